@@ -1,0 +1,259 @@
+"""Set A / Set B on disk, the split by sequence, the uint8 cache and the paired dataset.
+
+Layout (see paths.py)::
+
+    <processed>/sharp/<seq>/<frame>.png       Set A: frames resized to 256x448
+    <processed>/blur_<p>/<seq>/<frame>.png    Set B: one folder per blur preset
+    <processed>/splits.json                   {"train": [seq...], "val": [...], "test": [...]}
+    <processed>/cache/<split>_<set>.npy       uint8 (N, H, W, 3), memory-mapped
+
+A *sequence* is a frame's parent folder relative to the data root (REDS-style
+``<seq>/<frame>.png``); in a flat folder each image is its own sequence.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import paths
+from .blur import blur_uint8, get_preset
+from .imageio import ImageReadError, list_images, read_rgb, write_png_atomic
+
+FRAME_HEIGHT, FRAME_WIDTH = 256, 448
+# Downscaling filter for Set A: Pillow's Lanczos, which low-passes before it samples (no aliasing).
+RESAMPLE = Image.Resampling.LANCZOS
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def sequence_of(rel_path: Path) -> str:
+    """The sequence a frame belongs to: its folder, or its own name in a flat folder."""
+    rel_path = Path(rel_path)
+    return rel_path.parent.as_posix() if rel_path.parent != Path(".") else rel_path.stem
+
+
+def resize_frame(image_uint8: np.ndarray, height=FRAME_HEIGHT, width=FRAME_WIDTH) -> np.ndarray:
+    """Resize to height x width (no crop) with Lanczos; returns the input when it already fits."""
+    if image_uint8.shape[:2] == (height, width):
+        return image_uint8
+    return np.asarray(Image.fromarray(image_uint8).resize((width, height), RESAMPLE))
+
+
+@dataclass
+class PrepareSummary:
+    """What prepare_sets did: counts, and every file it skipped with the reason."""
+
+    n_frames: int = 0
+    written: int = 0
+    already_done: int = 0
+    skipped: list = field(default_factory=list)
+
+    def __str__(self):
+        lines = [f"{self.n_frames} frames: {self.written} files written, {self.already_done} already done"]
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} input files skipped:")
+            lines += [f"  {p}: {why}" for p, why in self.skipped]
+        return "\n".join(lines)
+
+
+def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_HEIGHT, width=FRAME_WIDTH,
+                 on_bad_image="skip", max_sequences=None, max_frames_per_sequence=None,
+                 progress=True) -> PrepareSummary:
+    """Write Set A (resized sharp frames) and Set B (one blurred copy per preset) as uint8 PNG.
+
+    Idempotent and interrupt-safe: each PNG is written atomically, a frame whose
+    files all exist is skipped, so a rerun finishes what an interrupted run left.
+    ``on_bad_image``: "skip" (default; listed in the summary) or "error".
+    """
+    if on_bad_image not in ("skip", "error"):
+        raise ValueError(f"on_bad_image must be 'skip' or 'error', got {on_bad_image!r}")
+    presets = [get_preset(p) for p in presets]
+    processed_dir = Path(processed_dir)
+    frames = select_frames(list_images(raw_dir, "raw data folder"), max_sequences, max_frames_per_sequence)
+    summary = PrepareSummary()
+    for rel in tqdm(frames, desc="Set A/B", disable=not progress, unit="frame"):
+        out_rel = rel.with_suffix(".png")
+        targets = [paths.sharp_dir(processed_dir) / out_rel] + [
+            paths.blur_dir(p.name, processed_dir) / out_rel for p in presets]
+        if all(t.exists() for t in targets):
+            summary.n_frames += 1
+            summary.already_done += len(targets)
+            continue
+        try:
+            sharp = resize_frame(read_rgb(Path(raw_dir) / rel), height, width)
+        except ImageReadError as err:
+            if on_bad_image == "error":
+                raise
+            summary.skipped.append((str(Path(raw_dir) / rel), str(err).split(": ", 1)[-1]))
+            continue
+        summary.n_frames += 1
+        for target, preset in zip(targets, [None] + presets):
+            if target.exists():
+                summary.already_done += 1
+                continue
+            img = sharp if preset is None else blur_uint8(sharp, preset)
+            write_png_atomic(target, img)
+            summary.written += 1
+    if summary.n_frames == 0:
+        raise FileNotFoundError(f"no readable image in {raw_dir}:\n{summary}")
+    return summary
+
+
+def select_frames(frames, max_sequences=None, max_frames_per_sequence=None):
+    """A subset for quick runs: the first sequences, the first frames of each (sorted, so reproducible)."""
+    by_seq: dict[str, list] = {}
+    for rel in frames:
+        by_seq.setdefault(sequence_of(rel), []).append(rel)
+    seqs = sorted(by_seq)[: max_sequences or None]
+    return [f for s in seqs for f in by_seq[s][: max_frames_per_sequence or None]]
+
+
+def make_splits(sequences, val_fraction=0.15, test_fraction=0.15, seed=0, fixed=None) -> dict:
+    """Split by sequence, never by frame: neighbouring frames are near-duplicates and would leak.
+
+    ``fixed``: a ready {"train", "val", "test"} mapping (the embedded default's), filtered to what exists.
+    Otherwise sequences are shuffled with ``seed``; val and test get at least one each (fraction > 0).
+    """
+    sequences = sorted(set(sequences))
+    if fixed is not None:
+        return {k: [s for s in fixed[k] if s in sequences] for k in SPLIT_NAMES}
+    for name, frac in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= frac < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {frac}")
+    if val_fraction + test_fraction >= 1:
+        raise ValueError("val_fraction + test_fraction must leave sequences for training (sum < 1)")
+    order = sequences[:]
+    random.Random(seed).shuffle(order)
+    n = len(order)
+    n_test = max(1 if test_fraction > 0 else 0, round(n * test_fraction))
+    n_val = max(1 if val_fraction > 0 else 0, round(n * val_fraction))
+    if n - n_test - n_val < 1:
+        raise ValueError(f"only {n} sequence(s): need at least {n_test + n_val + 1} to split train/val/test "
+                         "by sequence (a flat folder counts each image as its own sequence)")
+    return {"test": sorted(order[:n_test]), "val": sorted(order[n_test:n_test + n_val]),
+            "train": sorted(order[n_test + n_val:])}
+
+
+def write_json_atomic(path, obj) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def save_splits(processed_dir, splits) -> Path:
+    path = paths.splits_path(processed_dir)
+    write_json_atomic(path, splits)
+    return path
+
+
+def load_splits(processed_dir) -> dict:
+    path = paths.splits_path(processed_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run notebook 01 (or `python -m deblur_utils prepare`) first")
+    return json.loads(path.read_text())
+
+
+def split_frames(processed_dir, split: str) -> list[Path]:
+    """Relative paths (<seq>/<frame>.png) of Set A frames in one split, sorted."""
+    if split not in SPLIT_NAMES:
+        raise ValueError(f"unknown split {split!r}: choose one of {SPLIT_NAMES}")
+    seqs = set(load_splits(processed_dir)[split])
+    return [f for f in list_images(paths.sharp_dir(processed_dir), "Set A folder") if sequence_of(f) in seqs]
+
+
+def _fingerprint(files) -> str:
+    h = hashlib.sha1()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()
+
+
+def load_cached(processed_dir, split: str, presets=("a", "b", "c"), max_frames=None) -> dict:
+    """uint8 arrays (N, H, W, 3) for Set A ("sharp") and each preset of Set B, memory-mapped.
+
+    Built on first use from the PNGs and rebuilt when any of them changes (size or
+    mtime), so training never decodes a PNG per step.
+    """
+    processed_dir = Path(processed_dir)
+    rels = split_frames(processed_dir, split)[: max_frames or None]
+    if not rels:
+        raise ValueError(f"split {split!r} of {processed_dir} has no frames: check splits.json or the subset sizes")
+    names = ["sharp"] + [get_preset(p).name for p in presets]
+    folders = [paths.sharp_dir(processed_dir)] + [paths.blur_dir(n, processed_dir) for n in names[1:]]
+    files = [[folder / r for r in rels] for folder in folders]
+    for name, fs in zip(names, files):
+        missing = [f for f in fs if not f.exists()]
+        if missing:
+            raise FileNotFoundError(
+                f"{len(missing)} frame(s) of Set {'A' if name == 'sharp' else 'B (' + name + ')'} are missing, "
+                f"first {missing[0]}: rerun notebook 01 (prepare) to write them")
+    cache = paths.cache_dir(processed_dir)
+    key = f"{split}_{len(rels)}"
+    meta_path = cache / f"{key}.json"
+    fp = _fingerprint([f for fs in files for f in fs])
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    out = {}
+    for name, fs in zip(names, files):
+        npy = cache / f"{key}_{name}.npy"
+        if meta.get(name) != fp or not npy.exists():
+            arr = np.stack([read_rgb(f) for f in fs])
+            tmp = npy.with_name(f".{npy.name}.{os.getpid()}.tmp.npy")
+            cache.mkdir(parents=True, exist_ok=True)
+            np.save(tmp, arr)
+            os.replace(tmp, npy)
+            meta[name] = fp
+            write_json_atomic(meta_path, meta)
+        out[name] = np.load(npy, mmap_mode="r")
+    out["files"] = rels
+    return out
+
+
+class PairedFrames(torch.utils.data.Dataset):
+    """Each sharp frame paired with each of its blurred versions, as the original loader did.
+
+    Item ``i`` is frame ``i // P`` under preset ``i % P``: ``(blurred, sharp, preset_index)``,
+    float32 tensors (3, H, W) in [0, 1], RGB. The blurred input is the uint8 Set B
+    frame, so the model sees exactly what it is graded on. With ``crop_size`` each
+    item is a random crop with random flips (training); without, the whole frame.
+    """
+
+    def __init__(self, arrays: dict, presets=("a", "b", "c"), crop_size=None, augment=False):
+        self.sharp = arrays["sharp"]
+        self.names = [get_preset(p).name for p in presets]
+        self.blurred = [arrays[n] for n in self.names]
+        n, h, w = self.sharp.shape[:3]
+        if crop_size is not None and (crop_size > h or crop_size > w):
+            raise ValueError(f"crop_size {crop_size} is larger than the {h}x{w} frames: use at most {min(h, w)}")
+        self.crop_size, self.augment = crop_size, augment
+
+    def __len__(self):
+        return len(self.sharp) * len(self.names)
+
+    def __getitem__(self, i):
+        f, p = divmod(int(i), len(self.names))
+        blurred, sharp = self.blurred[p][f], self.sharp[f]
+        if self.crop_size:
+            h, w = sharp.shape[:2]
+            y = int(torch.randint(0, h - self.crop_size + 1, ()))
+            x = int(torch.randint(0, w - self.crop_size + 1, ()))
+            blurred = blurred[y:y + self.crop_size, x:x + self.crop_size]
+            sharp = sharp[y:y + self.crop_size, x:x + self.crop_size]
+        pair = torch.from_numpy(np.stack([blurred, sharp])).permute(0, 3, 1, 2)  # (2, 3, h, w) uint8
+        if self.augment:
+            if torch.rand(()) < 0.5:
+                pair = pair.flip(-1)
+            if torch.rand(()) < 0.5:
+                pair = pair.flip(-2)
+        pair = pair.float().div_(255.0)
+        return pair[0], pair[1], p

@@ -1,0 +1,153 @@
+"""The course metric and the no-learning baselines.
+
+Input convention (the course's grading script): both images are read as uint8
+RGB arrays, PSNR is ``skimage.metrics.peak_signal_noise_ratio(sharp, pred)``
+with the data range of uint8 (255), no border crop, on all three channels;
+per-image values are averaged with equal weight. Identical images have an
+infinite PSNR: summaries count those and average the finite ones, and say so.
+SSIM is scikit-image's ``structural_similarity`` on the same uint8 arrays
+(channel_axis=-1, data_range=255).
+
+>>> import numpy as np
+>>> a = np.zeros((4, 4, 3), np.uint8); b = a.copy(); b[0, 0, 0] = 255
+>>> round(psnr_db(a, b), 2)   # MSE = 255^2 / 48  ->  10 log10(48)
+16.81
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.restoration import richardson_lucy, wiener
+
+from .blur import gaussian_kernel_2d, get_preset
+from .imageio import ImageReadError, list_images, read_rgb
+
+COURSE_LINE = "Average PSNR between corresponding images: {} dB"
+
+
+def _check_pair(sharp, pred):
+    if sharp.dtype != np.uint8 or pred.dtype != np.uint8:
+        raise ValueError(f"the course metric compares uint8 images, got {sharp.dtype} and {pred.dtype}")
+    if sharp.shape != pred.shape:
+        raise ValueError(f"image shapes differ: sharp {sharp.shape} vs deblurred {pred.shape}")
+
+
+def psnr_db(sharp_uint8: np.ndarray, pred_uint8: np.ndarray) -> float:
+    """PSNR in dB of one uint8 image against its sharp original; inf when identical."""
+    _check_pair(sharp_uint8, pred_uint8)
+    with warnings.catch_warnings(), np.errstate(divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(peak_signal_noise_ratio(sharp_uint8, pred_uint8))
+
+
+def ssim(sharp_uint8: np.ndarray, pred_uint8: np.ndarray) -> float:
+    _check_pair(sharp_uint8, pred_uint8)
+    return float(structural_similarity(sharp_uint8, pred_uint8, channel_axis=-1, data_range=255))
+
+
+def summarize(psnrs, ssims=None) -> dict:
+    """Mean PSNR over images with a finite PSNR, the image count and how many were infinite (identical)."""
+    psnrs = [float(p) for p in psnrs]
+    finite = [p for p in psnrs if math.isfinite(p)]
+    out = {
+        "psnr_db": float(np.mean(finite)) if finite else None,
+        "ssim": float(np.mean(ssims)) if ssims else None,
+        "n_images": len(psnrs),
+        "n_infinite": len(psnrs) - len(finite),
+    }
+    return out
+
+
+def describe(summary: dict) -> str:
+    """One line for people: the mean, and the infinite count when there is one."""
+    if summary["psnr_db"] is None:
+        return f"all {summary['n_images']} images identical to the sharp ones (PSNR infinite)"
+    text = f"{summary['psnr_db']:.2f} dB over {summary['n_images'] - summary['n_infinite']} images"
+    if summary["n_infinite"]:
+        text += f" ({summary['n_infinite']} identical images, infinite PSNR, left out of the mean)"
+    return text
+
+
+def paired_files(pred_dir, sharp_dir) -> list[tuple[Path, Path]]:
+    """Match deblurred to sharp images by relative path (extension ignored); errors name what is missing."""
+    pred_dir, sharp_dir = Path(pred_dir), Path(sharp_dir)
+    sharp = {p.with_suffix("").as_posix(): p for p in list_images(sharp_dir, "sharp folder")}
+    pred = {p.with_suffix("").as_posix(): p for p in list_images(pred_dir, "deblurred folder")}
+    missing = sorted(set(sharp) - set(pred))
+    extra = sorted(set(pred) - set(sharp))
+    if missing or extra:
+        lines = [f"{pred_dir} and {sharp_dir} do not hold the same images:"]
+        if missing:
+            lines.append(f"  {len(missing)} sharp image(s) have no deblurred copy, e.g. {sharp[missing[0]]}")
+        if extra:
+            lines.append(f"  {len(extra)} deblurred image(s) have no sharp original, e.g. {pred[extra[0]]}")
+        lines.append("  Name each deblurred PNG like its sharp original (same relative path).")
+        raise FileNotFoundError("\n".join(lines))
+    return [(pred_dir / pred[k], sharp_dir / sharp[k]) for k in sorted(sharp)]
+
+
+def evaluate_dirs(pred_dir, sharp_dir, with_ssim=True) -> dict:
+    """The course's grading of a folder of deblurred PNGs against the sharp ones, per image then mean."""
+    psnrs, ssims, names = [], [], []
+    for pred_path, sharp_path in paired_files(pred_dir, sharp_dir):
+        pred, sharp = read_rgb(pred_path), read_rgb(sharp_path)
+        if pred.shape != sharp.shape:
+            raise ImageReadError(f"{pred_path}: size {pred.shape[1]}x{pred.shape[0]} differs from the sharp "
+                                 f"{sharp_path} ({sharp.shape[1]}x{sharp.shape[0]}): deblur at full size")
+        psnrs.append(psnr_db(sharp, pred))
+        if with_ssim:
+            ssims.append(ssim(sharp, pred))
+        names.append(str(sharp_path.relative_to(sharp_dir)))
+    out = summarize(psnrs, ssims if with_ssim else None)
+    out["per_image"] = dict(zip(names, psnrs))
+    return out
+
+
+# --- classical non-blind baselines: told the true kernel -------------------------------------
+
+def pad_width_for(kernel_size: int) -> int:
+    """Reflection padding for deconvolution: wide enough that the FFT's wrap-around stays in the pad."""
+    return 4 * kernel_size + 8
+
+
+def _deconvolve(blurred_uint8, preset, fn) -> np.ndarray:
+    """Pad by reflection (reflect-101), deconvolve each channel in float [0, 1], crop, round to uint8."""
+    p = get_preset(preset)
+    psf = gaussian_kernel_2d(p.kernel_size, p.sigma)
+    pad = pad_width_for(p.kernel_size)
+    img = np.pad(blurred_uint8.astype(np.float64) / 255.0, ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    out = np.stack([fn(img[..., c], psf) for c in range(img.shape[2])], axis=-1)
+    out = out[pad:-pad, pad:-pad]
+    return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+
+
+def wiener_deblur(blurred_uint8: np.ndarray, preset, balance: float) -> np.ndarray:
+    """scikit-image's Wiener filter with the true PSF and regularisation ``balance``, reflection-padded."""
+    return _deconvolve(blurred_uint8, preset, lambda ch, psf: wiener(ch, psf, balance, clip=True))
+
+
+def richardson_lucy_deblur(blurred_uint8: np.ndarray, preset, num_iter: int) -> np.ndarray:
+    """scikit-image's Richardson-Lucy with the true PSF, ``num_iter`` iterations, reflection-padded."""
+    return _deconvolve(blurred_uint8, preset, lambda ch, psf: richardson_lucy(ch, psf, num_iter=num_iter, clip=True))
+
+
+CLASSICAL = {"wiener": (wiener_deblur, "balance"), "richardson_lucy": (richardson_lucy_deblur, "num_iter")}
+
+
+def tune_classical(method: str, blurred_frames, sharp_frames, preset, candidates) -> tuple:
+    """Pick the candidate (balance or iteration count) with the best mean PSNR on validation frames.
+
+    Returns (best value, {candidate: mean PSNR dB}). Infinite PSNRs count as 100 dB so a
+    candidate that reproduces a frame exactly is never penalised.
+    """
+    fn, _ = CLASSICAL[method]
+    scores = {}
+    for value in candidates:
+        vals = [min(psnr_db(s, fn(b, preset, value)), 100.0) for b, s in zip(blurred_frames, sharp_frames)]
+        scores[value] = float(np.mean(vals))
+    best = max(scores, key=scores.get)
+    return best, scores

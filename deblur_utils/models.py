@@ -1,0 +1,108 @@
+"""The networks: the report's SRCNN exactly, a residual SRCNN, and a compact residual ResNet.
+
+All map a float RGB batch (N, 3, H, W) in [0, 1] to the same shape. Build them
+by name with ``build_model(name, **kwargs)`` so a checkpoint can record how.
+
+>>> count_parameters(SRCNN(width=1024))
+1376259
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MAX_PARAMETERS = 15_000_000  # the course's limit
+
+
+class SRCNN(nn.Module):
+    """The original report's network, faithfully: conv 9x9 (3->W), 1x1 (W->W), 5x5 (W->3),
+    padding 2 on each and ReLU after every layer, the last included.
+
+    Padding 2 on a 9x9 conv trims 2 pixels per side, the 1x1 conv's padding adds them
+    back as zeros, so the output has the input's size but its 2-pixel border is
+    computed from zeros: one source of the report's edge artifacts. The final ReLU
+    lets a unit die and stick at 0 (black), another.
+    Parameters: W^2 + 320 W + 3 (4,849,667 at W=2048; 1,376,259 at W=1024).
+    """
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 9, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 1, padding=2), nn.ReLU(inplace=True),
+            nn.Conv2d(width, 3, 5, padding=2), nn.ReLU(inplace=True),
+        )
+
+    def forward(self, x):
+        return self.body(x)
+
+
+class ResidualSRCNN(nn.Module):
+    """SRCNN's three layers with 'same' padding (4, 0, 2), no ReLU on the output and a global
+    skip: it predicts the correction to add to the blurred input, so zero weights mean 'do nothing'."""
+
+    def __init__(self, width: int = 64):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 9, padding=4), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 1), nn.ReLU(inplace=True),
+            nn.Conv2d(width, 3, 5, padding=2),
+        )
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return x + self.conv2(self.act(self.conv1(x)))
+
+
+class DeblurResNet(nn.Module):
+    """A compact restoration net: a 3x3 head, ``blocks`` residual blocks at ``width`` channels
+    (EDSR-style, no batch norm), a 3x3 tail and a global skip (the tail starts at zero, so an
+    untrained net returns its input). Receptive field: 4 * blocks + 5 pixels, enough for 11x11 blurs."""
+
+    def __init__(self, width: int = 32, blocks: int = 4):
+        super().__init__()
+        self.head = nn.Conv2d(3, width, 3, padding=1)
+        self.blocks = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
+        self.tail = nn.Conv2d(width, 3, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x):
+        return x + self.tail(self.blocks(self.head(x)))
+
+
+MODELS = {"srcnn": SRCNN, "residual_srcnn": ResidualSRCNN, "resnet": DeblurResNet}
+
+
+def build_model(name: str, **kwargs) -> nn.Module:
+    """Build a model by registry name; refuses one over the course's 15M-parameter limit."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}")
+    for key, value in kwargs.items():
+        if key in ("width", "blocks") and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"model {name!r}: {key} must be a positive integer, got {value!r}")
+    try:
+        model = MODELS[name](**kwargs)
+    except TypeError as err:
+        raise ValueError(f"model {name!r} does not take {kwargs}: {err}") from None
+    n = count_parameters(model)
+    if n > MAX_PARAMETERS:
+        raise ValueError(f"model {name!r} with {kwargs} has {n:,} parameters, over the course's "
+                         f"{MAX_PARAMETERS:,}: choose a smaller width")
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,178 @@
+"""Every figure of the report, in one style: colour-blind-safe colours, units on axes,
+PSNR on every image panel, sizes legible on an A4 page. Each function returns the
+figure; ``save`` writes it to figures/<name>.png. No backend is forced, so figures
+show inline in notebooks and survive export.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from . import paths
+from .metrics import psnr_db
+
+# Okabe-Ito: distinguishable with every common colour-vision deficiency.
+OKABE_ITO = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"]
+A4_WIDTH_IN = 7.0
+STYLE = {
+    "figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight", "font.size": 9,
+    "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8, "axes.grid": True,
+    "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.prop_cycle": plt.cycler(color=OKABE_ITO[1:] + OKABE_ITO[:1]),
+}
+plt.rcParams.update(STYLE)
+
+
+def method_colors(names) -> dict:
+    """One fixed colour per method; doing nothing is always black."""
+    out, k = {}, 0
+    for n in names:
+        if n == "identity":
+            out[n] = OKABE_ITO[0]
+        else:
+            out[n] = OKABE_ITO[1 + k % (len(OKABE_ITO) - 1)]
+            k += 1
+    return out
+
+
+def save(fig, name: str) -> Path:
+    """Write figures/<name>.png (the work directory's) and return its path."""
+    out = paths.figures_dir() / f"{name}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    return out
+
+
+def _psnr_label(sharp, img) -> str:
+    v = psnr_db(sharp, img)
+    return "PSNR inf (identical)" if math.isinf(v) else f"PSNR {v:.2f} dB"
+
+
+def _zoom_box(h, w, size, center=None):
+    cy, cx = center if center is not None else (h // 2, w // 2)
+    y0 = int(np.clip(cy - size // 2, 0, h - size))
+    x0 = int(np.clip(cx - size // 2, 0, w - size))
+    return y0, x0
+
+
+def busiest_point(sharp_uint8: np.ndarray, size: int) -> tuple[int, int]:
+    """Centre of the size x size window with the most gradient energy: where blur shows most."""
+    g = sharp_uint8.astype(np.float32).mean(-1)
+    energy = np.abs(np.diff(g, axis=0))[:, :-1] + np.abs(np.diff(g, axis=1))[:-1]
+    step = max(1, size // 2)
+    best, at = -1.0, (g.shape[0] // 2, g.shape[1] // 2)
+    for y in range(0, energy.shape[0] - size, step):
+        for x in range(0, energy.shape[1] - size, step):
+            e = float(energy[y:y + size, x:x + size].sum())
+            if e > best:
+                best, at = e, (y + size // 2, x + size // 2)
+    return at
+
+
+def image_row(images: dict, sharp, zoom=64, center=None, title=None, error_of=None):
+    """Panels side by side, each with its PSNR against ``sharp``, and a zoomed crop under each.
+
+    ``error_of``: the name of one panel whose absolute error against ``sharp`` is added as a map.
+    """
+    h, w = sharp.shape[:2]
+    center = center or busiest_point(sharp, zoom)
+    y0, x0 = _zoom_box(h, w, zoom, center)
+    cols = len(images) + (1 if error_of else 0)
+    col_in = A4_WIDTH_IN / cols
+    fig, axes = plt.subplots(2, cols, figsize=(A4_WIDTH_IN, col_in * (h / w + 0.62) + 1.0),
+                             gridspec_kw={"height_ratios": [h / w, 0.62]}, squeeze=False)
+    for j, (name, img) in enumerate(images.items()):
+        ax, axz = axes[0, j], axes[1, j]
+        ax.imshow(img)
+        ax.add_patch(plt.Rectangle((x0, y0), zoom, zoom, fill=False, ec="#E69F00", lw=1.5))
+        label = "reference" if img is sharp else _psnr_label(sharp, img)
+        ax.set_title(f"{name}\n{label}")
+        axz.imshow(img[y0:y0 + zoom, x0:x0 + zoom], interpolation="nearest")
+        axz.set_title(f"zoom {zoom}x{zoom}", fontsize=7)
+    if error_of:
+        err = np.abs(images[error_of].astype(np.int16) - sharp.astype(np.int16)).max(-1)
+        ax, axz = axes[0, -1], axes[1, -1]
+        im = ax.imshow(err, cmap="magma", vmin=0, vmax=max(8, int(np.percentile(err, 99.5))))
+        ax.set_title(f"|{error_of} - sharp|\n(max over RGB, grey levels)")
+        axz.imshow(err[y0:y0 + zoom, x0:x0 + zoom], cmap="magma", vmin=im.norm.vmin, vmax=im.norm.vmax,
+                   interpolation="nearest")
+        axz.set_title("error, zoomed", fontsize=7)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def kernels(presets: dict):
+    """The blur kernels as images at one scale, with size and sigma."""
+    from .blur import gaussian_kernel_2d
+
+    fig, axes = plt.subplots(1, len(presets), figsize=(A4_WIDTH_IN * 0.6, 1.8))
+    kmax = max(p.kernel_size for p in presets.values())
+    for ax, (name, p) in zip(np.atleast_1d(axes), presets.items()):
+        k = gaussian_kernel_2d(p.kernel_size, p.sigma)
+        canvas = np.zeros((kmax, kmax))
+        o = (kmax - p.kernel_size) // 2
+        canvas[o:o + p.kernel_size, o:o + p.kernel_size] = k
+        ax.imshow(canvas, cmap="viridis", interpolation="nearest")
+        ax.set_title(f"{name}: {p.kernel_size}x{p.kernel_size}, sigma {p.sigma:g}\ncentre weight {k.max():.3f}")
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(histories: dict, title=None):
+    """Train loss and validation PSNR against wall minutes, one line per run."""
+    fig, (ax_l, ax_p) = plt.subplots(1, 2, figsize=(A4_WIDTH_IN, 2.6))
+    for name, hist in histories.items():
+        if not hist:
+            continue
+        m = [h["minutes"] for h in hist]
+        line, = ax_l.plot(m, [h["train_loss"] for h in hist], "-", label=f"{name} train")
+        ax_l.plot(m, [h["val_loss"] for h in hist], "--", color=line.get_color(), label=f"{name} val")
+        ax_p.plot(m, [h["val_psnr_db"] for h in hist], "-o", ms=2.5, color=line.get_color(), label=name)
+    ax_l.set(xlabel="training time (minutes)", ylabel="loss (per pixel, [0,1] scale)", yscale="log",
+             title="loss: train (solid) and validation (dashed)")
+    ax_p.set(xlabel="training time (minutes)", ylabel="validation PSNR (dB)", title="validation PSNR, all presets")
+    ax_l.legend(fontsize=6), ax_p.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def psnr_bars(metrics: dict, baseline="identity"):
+    """Mean PSNR per preset, one bar per method, values written on the bars; doing nothing in black."""
+    methods = metrics["methods"]
+    presets = list(metrics["presets"])
+    names = list(methods)
+    colors = method_colors(names)
+    fig, axes = plt.subplots(1, len(presets), figsize=(A4_WIDTH_IN, 3.0), sharey=False)
+    for ax, preset in zip(np.atleast_1d(axes), presets):
+        vals = [methods[n].get(preset, {}).get("psnr_db") for n in names]
+        xs = np.arange(len(names))
+        shown = [v if v is not None else np.nan for v in vals]
+        bars = ax.bar(xs, shown, color=[colors[n] for n in names])
+        finite = [v for v in vals if v is not None]
+        lo = min(finite) - 2 if finite else 0
+        ax.set_ylim(max(0, lo), (max(finite) + 1.5) if finite else 1)
+        for b, v, n in zip(bars, vals, names):
+            txt = "n/a" if v is None else f"{v:.1f}"
+            inf = methods[n].get(preset, {}).get("n_infinite", 0)
+            if inf:
+                txt += f"\n({inf} inf)"
+            ax.text(b.get_x() + b.get_width() / 2, (v if v is not None else ax.get_ylim()[0]),
+                    txt, ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(xs, names, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"preset {preset}")
+        ax.set_ylabel("mean PSNR (dB)")
+        ax.grid(axis="x", visible=False)
+    fig.suptitle(f"test split: PSNR per preset (course metric, uint8 PNGs); {baseline} = blurred input")
+    fig.tight_layout()
+    return fig

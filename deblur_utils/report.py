@@ -1,0 +1,54 @@
+"""Run notebooks 01-05 with papermill and export each executed copy to HTML.
+
+Executed notebooks and their HTML go to reports/ (generated, git-ignored);
+figures to figures/; metrics to reports/metrics.json. A failing notebook
+stops the run and names its executed copy, where the traceback is.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from . import paths
+
+NOTEBOOKS = ("01_blur_dataset", "02_train_srcnn", "03_per_blur_small_models", "04_psnr_eval", "05_qualitative")
+
+
+def export_html(ipynb: Path) -> Path:
+    """nbconvert's HTML export of an executed notebook, beside it."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
+    out = ipynb.with_suffix(".html")
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+def run_report(param_set: str = "default", parameters: dict | None = None, notebooks=NOTEBOOKS,
+               html: bool = True, log=print) -> dict:
+    """Execute the notebooks in order into reports/; returns {notebook: seconds}."""
+    import papermill
+
+    out_dir = paths.reports_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    timings = {}
+    for name in notebooks:
+        src = paths.NOTEBOOKS_DIR / f"{name}.ipynb"
+        dst = out_dir / f"{name}.ipynb"
+        log(f"== {name}")
+        t = time.monotonic()
+        try:
+            papermill.execute_notebook(str(src), str(dst), parameters={"param_set": param_set, **(parameters or {})},
+                                       cwd=str(paths.NOTEBOOKS_DIR), kernel_name="python3", progress_bar=False)
+        except papermill.PapermillExecutionError as err:
+            raise RuntimeError(f"notebook {name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                               f"the executed copy with the traceback is {dst}") from None
+        timings[name] = round(time.monotonic() - t, 1)
+        if html:
+            export_html(dst)
+        log(f"   {timings[name]:.0f} s -> {dst}")
+    (out_dir / "run_log.json").write_text(json.dumps({"param_set": param_set, "parameters": parameters or {},
+                                                      "seconds": timings}, indent=2) + "\n")
+    return timings

@@ -1,0 +1,51 @@
+"""Tables for the report, as Markdown, built from metrics.json and run summaries (never typed by hand)."""
+from __future__ import annotations
+
+
+def markdown_table(headers, rows) -> str:
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def fmt_psnr(entry) -> str:
+    if not entry:
+        return "n/a"
+    if entry["psnr_db"] is None:
+        return f"inf (all {entry['n_images']} identical)"
+    text = f"{entry['psnr_db']:.2f}"
+    if entry["n_infinite"]:
+        text += f" ({entry['n_infinite']} inf)"
+    return text
+
+
+def results_table(metrics: dict, columns=None) -> str:
+    """Methods x presets: mean PSNR dB / SSIM, with the gain over doing nothing on the 'all' column."""
+    columns = columns or list(metrics["presets"]) + ["all"]
+    ident = metrics["methods"].get("identity", {})
+    rows = []
+    for name, per in metrics["methods"].items():
+        cells = []
+        for c in columns:
+            e = per.get(c)
+            cell = fmt_psnr(e) + (f" / {e['ssim']:.3f}" if e and e.get("ssim") is not None else "")
+            cells.append(cell)
+        gain = ""
+        if name != "identity" and per.get("all", {}).get("psnr_db") and ident.get("all", {}).get("psnr_db"):
+            gain = f"{per['all']['psnr_db'] - ident['all']['psnr_db']:+.2f}"
+        info = metrics.get("method_info", {}).get(name, {})
+        params = f"{info['parameters']:,}" if "parameters" in info else "-"
+        rows.append([name] + cells + [gain, params])
+    headers = ["method"] + [f"{c}: PSNR dB / SSIM" for c in columns] + ["all vs identity (dB)", "parameters"]
+    return markdown_table(headers, rows)
+
+
+def runs_table(summaries) -> str:
+    rows = []
+    for s in summaries:
+        best = s.get("best_val_psnr_db")
+        rows.append([s["run_dir"].rsplit("/", 1)[-1], s["model"], f"{s['parameters']:,}", s["device"],
+                     f"{s['steps']:,}", f"{s['epochs_done']}/{s['epochs_asked']}", f"{s['minutes']:.1f}",
+                     s["stopped_by"], "n/a" if best is None else f"{best:.2f}"])
+    return markdown_table(["run", "model", "parameters", "device", "steps", "epochs", "minutes", "stopped by",
+                           "best val PSNR (dB)"], rows)

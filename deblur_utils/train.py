@@ -1,0 +1,320 @@
+"""The training loop: devices, recipe, budgets, validation, checkpoints, resume.
+
+One function, ``train(cfg, processed_dir, run_dir)``, trains one model on the
+paired dataset and leaves in ``run_dir``::
+
+    config.json    the TrainConfig
+    history.json   per epoch: train loss, val loss, val PSNR (dB), minutes, step
+    last.pt        everything needed to continue (written atomically each epoch)
+    best.pt        the weights with the best validation PSNR (EMA weights when EMA is on)
+
+An *epoch* is one pass over all (frame, preset) pairs, or ``epoch_samples``
+random patches when that is set. Training stops after ``epochs`` or before
+``max_minutes``, whichever comes first, and always saves before it stops.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import PairedFrames, load_cached, write_json_atomic
+from .metrics import psnr_db, summarize
+from .models import build_model, count_parameters
+
+CHECKPOINT_FORMAT = "deblur_utils.checkpoint/1"
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of one training run. The defaults are the original report's recipe."""
+
+    model: str = "srcnn"
+    model_kwargs: dict = field(default_factory=lambda: {"width": 64})
+    presets: list = field(default_factory=lambda: ["a", "b", "c"])
+    epochs: int = 50
+    batch_size: int = 2
+    lr: float = 1e-4
+    loss: str = "mse"              # mse, l1, charbonnier, psnr
+    optimizer: str = "adam"        # adam, adamw
+    weight_decay: float = 0.0
+    warmup_steps: int = 0          # linear warm-up, then cosine decay to 0 over the budget
+    cosine: bool = False
+    grad_clip: float | None = None
+    ema_decay: float | None = None
+    crop_size: int | None = None   # None: whole frames
+    epoch_samples: int | None = None
+    max_minutes: float | None = None
+    train_max_frames: int | None = None
+    val_max_frames: int | None = None
+    device: str = "auto"
+    seed: int = 0
+    num_workers: int = 0
+    resume: bool = False
+    select_on: str = "val_psnr_db"  # best checkpoint by: val_psnr_db (course metric, all presets) or val_loss
+
+    def __post_init__(self):
+        check = [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1)]
+        for name, value, low in check:
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
+        if self.crop_size is not None and (not isinstance(self.crop_size, int) or self.crop_size < 8):
+            raise ValueError(f"crop_size must be null (whole frames) or an integer >= 8, got {self.crop_size!r}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1) or null, got {self.ema_decay!r}")
+        if self.select_on not in ("val_psnr_db", "val_loss"):
+            raise ValueError(f"select_on must be 'val_psnr_db' or 'val_loss', got {self.select_on!r}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be > 0 or null, got {self.max_minutes!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown training parameter(s) {unknown}; known: {sorted(names)}")
+        return cls(**d)
+
+
+def charbonnier(pred, target, eps=1e-3):
+    return torch.sqrt((pred - target) ** 2 + eps * eps).mean()
+
+
+def psnr_loss(pred, target, eps=1e-8):
+    """Minus the mean per-image PSNR in dB (capped at 80 dB): the course metric itself, as a loss.
+
+    Averaging log-MSE per image weighs a 1% error on a nearly sharp image as much as on a very
+    blurred one, so the model is pushed to leave sharp-enough input (preset a) alone.
+    """
+    mse = ((pred - target) ** 2).flatten(1).mean(1)
+    return (10.0 * torch.log10(mse + eps)).mean()
+
+
+LOSSES = {"mse": nn.functional.mse_loss, "l1": nn.functional.l1_loss, "charbonnier": charbonnier,
+          "psnr": psnr_loss}
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu for 'auto'; a named device that is not there is refused with the fix."""
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={device!r} but no CUDA GPU is visible to torch {torch.__version__}: "
+                           "use device='auto' or 'cpu', or turn the notebook's GPU accelerator on")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RuntimeError(f"device={device!r} but Apple MPS is not available: use device='auto' or 'cpu'")
+    return dev
+
+
+def lr_factor(step: int, progress: float, cfg: TrainConfig) -> float:
+    """Linear warm-up over ``warmup_steps``, then (if ``cosine``) cosine decay over the budget's progress."""
+    warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+    decay = 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) if cfg.cosine else 1.0
+    return warm * max(decay, 0.02)
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+def save_checkpoint(path, payload: dict) -> None:
+    """torch.save via a temporary file and a rename: an interrupt never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    """Load one of our checkpoints with ``weights_only=True`` (no code runs); clear errors otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist: train first (notebook 02 or "
+                                "`python -m deblur_utils train`) or check the path")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # pickle errors, truncated zip, unsafe globals
+        raise ValueError(f"{path} is not a readable deblur_utils checkpoint ({err.__class__.__name__}: "
+                         f"{str(err).splitlines()[0][:200]}); retrain or pick another file") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a deblur_utils checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+    return ckpt
+
+
+def model_from_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
+    """The model a checkpoint describes, with its (EMA, when saved) weights, in eval mode."""
+    ckpt = load_checkpoint(path)
+    model = build_model(ckpt["model"], **ckpt["model_kwargs"])
+    model.load_state_dict(ckpt["weights"])
+    return model.to(device).eval(), ckpt
+
+
+# --- validation --------------------------------------------------------------------------------
+
+@torch.inference_mode()
+def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_size: int = 4) -> np.ndarray:
+    """Deblur uint8 frames (N, H, W, 3) or one (H, W, 3); returns uint8 of the same shape (rounded, clipped)."""
+    single = blurred_uint8.ndim == 3
+    frames = blurred_uint8[None] if single else blurred_uint8
+    out = np.empty(frames.shape, np.uint8)
+    model.eval()
+    for i in range(0, len(frames), batch_size):
+        x = torch.from_numpy(np.array(frames[i:i + batch_size])).to(device)
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        y = model(x).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+        out[i:i + batch_size] = y.permute(0, 2, 3, 1).cpu().numpy()
+    return out[0] if single else out
+
+
+def validate(model, val_arrays: dict, presets, device, loss_fn) -> dict:
+    """Validation loss and the course PSNR (uint8 outputs, per image then mean) on whole frames."""
+    sharp = val_arrays["sharp"]
+    losses, psnrs = [], []
+    per_preset = {}
+    for p in presets:
+        pred = predict_uint8(model, val_arrays[p], device)
+        vals = [psnr_db(s, q) for s, q in zip(sharp, pred)]
+        per_preset[p] = summarize(vals)["psnr_db"]
+        psnrs += vals
+        with torch.no_grad():
+            x = torch.from_numpy(np.array(val_arrays[p])).permute(0, 3, 1, 2).float() / 255
+            t = torch.from_numpy(np.array(sharp)).permute(0, 3, 1, 2).float() / 255
+            losses.append(float(loss_fn(model(x.to(device)), t.to(device))))
+    return {"val_loss": float(np.mean(losses)), "val_psnr_db": summarize(psnrs)["psnr_db"],
+            "val_psnr_db_per_preset": per_preset}
+
+
+# --- the loop ----------------------------------------------------------------------------------
+
+def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
+    """Train one model; returns {"history", "best_val_psnr_db", "minutes", "stopped_by", "parameters", ...}."""
+    t0 = time.monotonic()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, **cfg.model_kwargs).to(device)
+    n_params = count_parameters(model)
+    train_arrays = load_cached(processed_dir, "train", cfg.presets, cfg.train_max_frames)
+    val_arrays = load_cached(processed_dir, "val", cfg.presets, cfg.val_max_frames)
+    dataset = PairedFrames(train_arrays, cfg.presets, cfg.crop_size, augment=cfg.crop_size is not None)
+    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = (torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay))
+        if cfg.ema_decay else None)
+    loss_fn = LOSSES[cfg.loss]
+    history, step, start_epoch, best, minutes_before = [], 0, 0, -math.inf, 0.0  # best: higher is better
+
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    if cfg.resume and last_path.exists():
+        ckpt = load_checkpoint(last_path)
+        model.load_state_dict(ckpt["raw_weights"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if ema is not None and ckpt.get("ema_state") is not None:
+            ema.load_state_dict(ckpt["ema_state"])
+        torch.set_rng_state(ckpt["rng_state"])
+        history, step, start_epoch = ckpt["history"], ckpt["step"], ckpt["epoch"]
+        best, minutes_before = ckpt["best_score"], ckpt["minutes"]
+    write_json_atomic(run_dir / "config.json", {**dataclasses.asdict(cfg), "parameters": n_params,
+                                                 "device": str(device)})
+
+    samples = cfg.epoch_samples or len(dataset)
+    steps_per_epoch = max(1, samples // cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
+    val_s = 0.0  # how long one validation takes, so training stops early enough to still save
+    stopped_by = "epochs"
+
+    def elapsed_min():
+        return minutes_before + (time.monotonic() - t0) / 60
+
+    def payload(epoch, eval_model):
+        return {"format": CHECKPOINT_FORMAT, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs),
+                "weights": eval_model.state_dict(), "raw_weights": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "ema_state": ema.state_dict() if ema else None,
+                "rng_state": torch.get_rng_state(), "epoch": epoch, "step": step, "history": history,
+                "best_score": best, "minutes": elapsed_min(), "parameters": n_params,
+                "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
+
+    bar = tqdm(total=total_steps, initial=step, desc=f"{cfg.model} {cfg.model_kwargs}", disable=not progress,
+               unit="step")
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        sampler = torch.utils.data.RandomSampler(dataset, replacement=cfg.epoch_samples is not None,
+                                                 num_samples=steps_per_epoch * cfg.batch_size)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
+                                             num_workers=cfg.num_workers, drop_last=True,
+                                             pin_memory=device.type == "cuda")
+        losses = []
+        for blurred, sharp, _ in loader:
+            if time.monotonic() - t0 + val_s * 1.2 + 2 > budget_s:
+                stopped_by = "max_minutes"
+                break
+            blurred, sharp = blurred.to(device, non_blocking=True), sharp.to(device, non_blocking=True)
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, max(step / total_steps,
+                                                            (time.monotonic() - t0) / budget_s), cfg)
+            loss = loss_fn(model(blurred), sharp)
+            if not torch.isfinite(loss):
+                kept = f"the last good checkpoint {last_path} is kept" if last_path.exists() else "no checkpoint yet"
+                raise FloatingPointError(f"loss became {loss.item()} at step {step} (epoch {epoch}); {kept}. "
+                                         "Lower lr (or set grad_clip) and rerun with resume=True.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            if ema is not None:
+                ema.update_parameters(model)
+            losses.append(loss.item())
+            step += 1
+            bar.update(1)
+        if not losses:
+            break
+        tv = time.monotonic()
+        eval_model = ema.module if ema is not None else model
+        val = validate(eval_model, val_arrays, cfg.presets, device, loss_fn)
+        val_s = time.monotonic() - tv
+        history.append({"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)),
+                        **val, "minutes": elapsed_min()})
+        bar.set_postfix(val_psnr=f"{val['val_psnr_db']:.2f}")
+        score = -val["val_loss"] if cfg.select_on == "val_loss" else val["val_psnr_db"]
+        if score is not None and score > best:
+            best = score
+            save_checkpoint(best_path, payload(epoch + 1, eval_model))
+        save_checkpoint(last_path, payload(epoch + 1, eval_model))
+        write_json_atomic(run_dir / "history.json", history)
+        if stopped_by == "max_minutes":
+            break
+    bar.close()
+    if not best_path.exists() and last_path.exists():
+        save_checkpoint(best_path, load_checkpoint(last_path))
+    best_epoch = load_checkpoint(best_path)["epoch"] if best_path.exists() else None
+    summary = {"run_dir": str(run_dir), "model": cfg.model, "model_kwargs": cfg.model_kwargs,
+               "parameters": n_params, "device": str(device), "steps": step, "epochs_done": len(history),
+               "epochs_asked": cfg.epochs, "stopped_by": stopped_by, "minutes": elapsed_min(),
+               "best_epoch": best_epoch, "selected_on": cfg.select_on,
+               "best_val_psnr_db": history[best_epoch - 1]["val_psnr_db"] if best_epoch else None,
+               "history": history}
+    write_json_atomic(run_dir / "summary.json", {k: v for k, v in summary.items() if k != "history"})
+    return summary

@@ -1,0 +1,159 @@
+"""Set A / Set B writing: layout, idempotence, atomicity, bad input, and the split by sequence."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deblur_utils import paths
+from deblur_utils.blur import blur_uint8
+from deblur_utils.data import PairedFrames, load_cached, make_splits, prepare_sets, save_splits
+from deblur_utils.imageio import ImageReadError, read_rgb, write_png_atomic
+
+from helpers import natural_like
+
+
+def make_raw(root, rng, seqs=("s1", "s2", "s3"), frames=2, size=(300, 500)):
+    for s in seqs:
+        for f in range(frames):
+            write_png_atomic(root / s / f"{f:03d}.png", natural_like(rng, *size))
+    return root
+
+
+def test_prepare_writes_set_a_resized_and_set_b_blurred(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng)
+    out = tmp_path / "proc"
+    summary = prepare_sets(raw, out, progress=False)
+    assert summary.n_frames == 6 and summary.written == 24
+    sharp = read_rgb(out / "sharp" / "s1" / "000.png")
+    assert sharp.shape == (256, 448, 3)
+    for p in "abc":
+        np.testing.assert_array_equal(read_rgb(out / f"blur_{p}" / "s1" / "000.png"), blur_uint8(sharp, p))
+
+
+def test_rerun_skips_finished_files_and_completes_missing_ones(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng)
+    out = tmp_path / "proc"
+    prepare_sets(raw, out, progress=False)
+    victim = out / "blur_c" / "s2" / "001.png"
+    mtime = (out / "sharp" / "s1" / "000.png").stat().st_mtime_ns
+    victim.unlink()
+    summary = prepare_sets(raw, out, progress=False)
+    assert summary.written == 1 and victim.exists()
+    assert (out / "sharp" / "s1" / "000.png").stat().st_mtime_ns == mtime
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_jpeg_flat_folder_grey_rgba_palette_16bit_are_converted(tmp_path, rng):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    rgb = natural_like(rng, 120, 200)
+    Image.fromarray(rgb).save(raw / "photo.jpg", quality=95)
+    Image.fromarray(rgb[..., 0]).save(raw / "grey.png")
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 128, np.uint8)])).save(raw / "rgba.png")
+    Image.fromarray(rgb).convert("P").save(raw / "palette.png")
+    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(raw / "deep.png")
+    out = tmp_path / "proc"
+    summary = prepare_sets(raw, out, presets=["b"], progress=False)
+    assert summary.n_frames == 5 and not summary.skipped
+    assert read_rgb(raw / "deep.png")[..., 0].tolist() == rgb[..., 0].tolist()  # 16-bit v*257 -> v
+    assert (out / "sharp" / "photo.png").exists()
+
+
+def test_bad_files_are_skipped_and_listed_or_refused(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng, seqs=("s1",), frames=1)
+    (raw / "s1" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    good = (raw / "s1" / "000.png").read_bytes()
+    (raw / "s1" / "truncated.png").write_bytes(good[: len(good) // 2])
+    summary = prepare_sets(raw, tmp_path / "proc", presets=["a"], progress=False)
+    skipped = dict(summary.skipped)
+    assert summary.n_frames == 1
+    assert any("broken.png" in p for p in skipped) and any("truncated.png" in p for p in skipped)
+    assert "broken.png" in str(summary)
+    with pytest.raises(ImageReadError, match=r"broken.png: not a readable image.*on_bad_image='skip'"):
+        prepare_sets(raw, tmp_path / "proc2", presets=["a"], on_bad_image="error", progress=False)
+
+
+@pytest.mark.parametrize("setup,message", [
+    ("missing", "does not exist"),
+    ("empty", "holds no images"),
+    ("only_text", "holds no images"),
+])
+def test_empty_or_missing_data_folder_is_named(tmp_path, setup, message):
+    raw = tmp_path / "raw"
+    if setup != "missing":
+        raw.mkdir()
+    if setup == "only_text":
+        (raw / "notes.txt").write_text("hello")
+    with pytest.raises((FileNotFoundError, NotADirectoryError), match=message) as err:
+        prepare_sets(raw, tmp_path / "proc", progress=False)
+    assert str(raw) in str(err.value)
+
+
+def test_unknown_preset_is_refused_before_writing(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng, seqs=("s1",), frames=1)
+    with pytest.raises(ValueError, match="unknown blur preset 'z'"):
+        prepare_sets(raw, tmp_path / "proc", presets=["z"], progress=False)
+    assert not (tmp_path / "proc").exists()
+
+
+def test_split_is_by_sequence_and_reproducible():
+    seqs = [f"{i:03d}" for i in range(20)]
+    a, b = make_splits(seqs, 0.15, 0.15, seed=3), make_splits(seqs, 0.15, 0.15, seed=3)
+    assert a == b
+    assert sorted(a["train"] + a["val"] + a["test"]) == seqs  # every sequence in exactly one split
+    assert len(a["test"]) == 3 and len(a["val"]) == 3
+    with pytest.raises(ValueError, match="only 2 sequence.*need at least 3"):
+        make_splits(["only", "two"])
+
+
+def test_paired_dataset_pairs_each_frame_with_each_blur(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng, seqs=("s1", "s2", "s3"), frames=2)
+    out = tmp_path / "proc"
+    prepare_sets(raw, out, progress=False)
+    save_splits(out, {"train": ["s1", "s2"], "val": ["s3"], "test": []})
+    arrays = load_cached(out, "train")
+    assert arrays["sharp"].shape == (4, 256, 448, 3) and arrays["sharp"].dtype == np.uint8
+    ds = PairedFrames(arrays)
+    assert len(ds) == 4 * 3
+    blurred, sharp, p = ds[5]  # frame 1, preset c
+    assert p == 2
+    np.testing.assert_array_equal((blurred.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), arrays["c"][1])
+    crops = PairedFrames(arrays, crop_size=48, augment=True)
+    assert crops[0][0].shape == (3, 48, 48)
+    with pytest.raises(ValueError, match="crop_size 300 is larger than the 256x448 frames"):
+        PairedFrames(arrays, crop_size=300)
+
+
+def test_cache_is_rebuilt_when_a_png_changes(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng, seqs=("s1", "s2", "s3"), frames=1)
+    out = tmp_path / "proc"
+    prepare_sets(raw, out, progress=False)
+    save_splits(out, {"train": ["s1"], "val": [], "test": []})
+    first = np.array(load_cached(out, "train")["sharp"])
+    write_png_atomic(out / "sharp" / "s1" / "000.png", 255 - first[0])
+    np.testing.assert_array_equal(load_cached(out, "train")["sharp"][0], 255 - first[0])
+
+
+def test_missing_blurred_copy_is_named(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng, seqs=("s1", "s2", "s3"), frames=1)
+    out = tmp_path / "proc"
+    prepare_sets(raw, out, progress=False)
+    save_splits(out, {"train": ["s1"], "val": [], "test": []})
+    (out / "blur_b" / "s1" / "000.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"Set B \(b\) are missing.*blur_b/s1/000.png.*rerun notebook 01"):
+        load_cached(out, "train")
+
+
+def test_embedded_default_builds_offline_with_disjoint_photo_splits():
+    from deblur_utils import config, workflow
+    from deblur_utils.embedded import SPLITS
+
+    P = config.load_params("ci")
+    result = workflow.prepare(P, progress=False)
+    splits = json.loads(paths.splits_path().read_text())
+    assert set(splits["test"]).isdisjoint(splits["train"]) and set(splits["val"]).isdisjoint(splits["train"])
+    assert splits["test"] == SPLITS["test"]
+    frames = sorted((paths.sharp_dir() / "astronaut").glob("*.png"))
+    assert len(frames) == P["frames_per_sequence"] and read_rgb(frames[0]).shape == (256, 448, 3)
+    assert result["summary"].n_frames == len(list(paths.embedded_raw_dir().rglob("*.png")))

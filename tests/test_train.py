@@ -1,0 +1,117 @@
+"""Training: it learns, budgets stop it cleanly, checkpoints are safe and resume exactly."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from deblur_utils import train as train_mod
+from deblur_utils.data import prepare_sets, save_splits
+from deblur_utils.train import TrainConfig, load_checkpoint, model_from_checkpoint, pick_device, train
+
+from test_data import make_raw
+
+
+@pytest.fixture
+def processed(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng, seqs=("s1", "s2", "s3"), frames=2, size=(256, 448))
+    out = tmp_path / "proc"
+    prepare_sets(raw, out, progress=False)
+    save_splits(out, {"train": ["s1", "s2"], "val": ["s3"], "test": []})
+    return out
+
+
+def tiny(**kw):
+    base = dict(model="resnet", model_kwargs={"width": 8, "blocks": 1}, epochs=3, batch_size=4, lr=2e-3,
+                crop_size=32, epoch_samples=32, val_max_frames=1, device="cpu", loss="mse")
+    return TrainConfig(**{**base, **kw})
+
+
+def test_training_lowers_the_loss_and_writes_the_run(processed, tmp_path):
+    s = train(tiny(epochs=6), processed, tmp_path / "run", progress=False)
+    hist = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert len(hist) == 6 and s["stopped_by"] == "epochs"
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"]
+    for f in ("best.pt", "last.pt", "config.json", "summary.json"):
+        assert (tmp_path / "run" / f).exists()
+
+
+def test_checkpoint_reloads_to_the_same_outputs(processed, tmp_path):
+    train(tiny(ema_decay=0.9), processed, tmp_path / "run", progress=False)
+    model, ckpt = model_from_checkpoint(tmp_path / "run" / "best.pt")
+    raw = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
+    x = torch.rand(1, 3, 24, 24)
+    ref = train_mod.build_model("resnet", width=8, blocks=1)
+    ref.load_state_dict(raw["weights"])
+    assert torch.equal(model(x), ref.eval()(x))
+    assert ckpt["parameters"] == sum(p.numel() for p in model.parameters())
+
+
+def test_time_budget_stops_cleanly_and_saves(processed, tmp_path):
+    s = train(tiny(epochs=10_000, max_minutes=0.05), processed, tmp_path / "run", progress=False)
+    assert s["stopped_by"] == "max_minutes" and s["epochs_done"] < 10_000
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == s["epochs_done"]
+
+
+def test_resume_continues_to_the_same_weights_bit_for_bit(processed, tmp_path):
+    straight = train(tiny(epochs=4, ema_decay=0.9), processed, tmp_path / "a", progress=False)
+    train(tiny(epochs=2, ema_decay=0.9), processed, tmp_path / "b", progress=False)
+    resumed = train(tiny(epochs=4, ema_decay=0.9, resume=True), processed, tmp_path / "b", progress=False)
+    assert resumed["steps"] == straight["steps"]
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    for k in a["raw_weights"]:
+        assert torch.equal(a["raw_weights"][k], b["raw_weights"][k]), k
+    for k in a["weights"]:
+        assert torch.equal(a["weights"][k], b["weights"][k]), k
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint(processed, tmp_path, monkeypatch):
+    train(tiny(epochs=1), processed, tmp_path / "run", progress=False)
+    monkeypatch.setitem(train_mod.LOSSES, "mse", lambda p, t: (p - t).mean() * float("nan"))
+    with pytest.raises(FloatingPointError, match=r"loss became nan at step 8 \(epoch 1\).*last.pt is kept"):
+        train(tiny(epochs=2, resume=True), processed, tmp_path / "run", progress=False)
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
+
+
+def test_foreign_or_corrupt_checkpoints_get_a_clear_error(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(np.random.default_rng(0).bytes(1000))
+    with pytest.raises(ValueError, match="junk.pt is not a readable deblur_utils checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"state_dict": {}}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt is not a deblur_utils checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_checkpoints_load_without_running_code(tmp_path, capsys):
+    torch.save({"format": train_mod.CHECKPOINT_FORMAT, "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="not a readable deblur_utils checkpoint"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_cuda_asked_without_a_gpu_says_what_to_do():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="device='cuda' but no CUDA GPU.*use device='auto' or 'cpu'"):
+        pick_device("cuda")
+
+
+@pytest.mark.parametrize("kw,message", [({"batch_size": 0}, "batch_size must be an integer >= 1"),
+                                        ({"lr": -1.0}, "lr must be a positive number"),
+                                        ({"loss": "huber"}, "loss must be one of"),
+                                        ({"crop_size": 4}, "crop_size must be null")])
+def test_bad_training_parameters_are_refused_up_front(kw, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(**kw)
+
+
+def test_crop_larger_than_the_frames_is_refused(processed, tmp_path):
+    with pytest.raises(ValueError, match="crop_size 512 is larger than the 256x448 frames"):
+        train(tiny(crop_size=512), processed, tmp_path / "run", progress=False)
