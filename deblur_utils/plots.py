@@ -72,35 +72,39 @@ def busiest_point(sharp_uint8: np.ndarray, size: int) -> tuple[int, int]:
     return at
 
 
-def image_row(images: dict, sharp, zoom=64, center=None, title=None, error_of=None):
-    """Panels side by side, each with its PSNR against ``sharp``, and a zoomed crop under each.
+def image_row(images: dict, sharp, zoom=64, center=None, title=None, error_of=None, max_cols=4):
+    """Panels, each with its PSNR against ``sharp`` and a zoomed crop under it, wrapped at ``max_cols``.
 
     ``error_of``: the name of one panel whose absolute error against ``sharp`` is added as a map.
     """
     h, w = sharp.shape[:2]
     center = center or busiest_point(sharp, zoom)
     y0, x0 = _zoom_box(h, w, zoom, center)
-    cols = len(images) + (1 if error_of else 0)
-    col_in = A4_WIDTH_IN / cols
-    fig, axes = plt.subplots(2, cols, figsize=(A4_WIDTH_IN, col_in * (h / w + 0.62) + 1.0),
-                             gridspec_kw={"height_ratios": [h / w, 0.62]}, squeeze=False)
-    for j, (name, img) in enumerate(images.items()):
-        ax, axz = axes[0, j], axes[1, j]
-        ax.imshow(img)
-        ax.add_patch(plt.Rectangle((x0, y0), zoom, zoom, fill=False, ec="#E69F00", lw=1.5))
-        label = "reference" if img is sharp else _psnr_label(sharp, img)
-        ax.set_title(f"{name}\n{label}")
-        axz.imshow(img[y0:y0 + zoom, x0:x0 + zoom], interpolation="nearest")
-        axz.set_title(f"zoom {zoom}x{zoom}", fontsize=7)
+    panels = [(name, img, False) for name, img in images.items()]
     if error_of:
         err = np.abs(images[error_of].astype(np.int16) - sharp.astype(np.int16)).max(-1)
-        ax, axz = axes[0, -1], axes[1, -1]
-        im = ax.imshow(err, cmap="magma", vmin=0, vmax=max(8, int(np.percentile(err, 99.5))))
-        ax.set_title(f"|{error_of} - sharp|\n(max over RGB, grey levels)")
-        axz.imshow(err[y0:y0 + zoom, x0:x0 + zoom], cmap="magma", vmin=im.norm.vmin, vmax=im.norm.vmax,
-                   interpolation="nearest")
-        axz.set_title("error, zoomed", fontsize=7)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+        panels.append((f"|{error_of} - sharp|\nmax over RGB, grey levels", err, True))
+    cols = min(max_cols, len(panels))
+    blocks = -(-len(panels) // cols)
+    col_in = A4_WIDTH_IN / cols
+    fig, axes = plt.subplots(2 * blocks, cols, figsize=(A4_WIDTH_IN, blocks * col_in * (h / w + 0.62) + 0.9 * blocks),
+                             gridspec_kw={"height_ratios": [h / w, 0.62] * blocks}, squeeze=False)
+    vmax = None
+    for k, (name, img, is_err) in enumerate(panels):
+        ax, axz = axes[2 * (k // cols), k % cols], axes[2 * (k // cols) + 1, k % cols]
+        if is_err:
+            vmax = max(8, int(np.percentile(img, 99.5)))
+            im = ax.imshow(img, cmap="magma", vmin=0, vmax=vmax)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02)
+            axz.imshow(img[y0:y0 + zoom, x0:x0 + zoom], cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+            ax.set_title(name, fontsize=7)
+        else:
+            ax.imshow(img)
+            label = "reference" if img is sharp else _psnr_label(sharp, img)
+            ax.set_title(f"{name}\n{label}", fontsize=8)
+            axz.imshow(img[y0:y0 + zoom, x0:x0 + zoom], interpolation="nearest")
+        ax.add_patch(plt.Rectangle((x0, y0), zoom, zoom, fill=False, ec="#E69F00", lw=1.5))
+        axz.set_title(f"zoom {zoom}x{zoom}", fontsize=7)
     for ax in axes.flat:
         ax.set_axis_off()
     if title:
@@ -134,8 +138,8 @@ def training_curves(histories: dict, title=None):
         if not hist:
             continue
         m = [h["minutes"] for h in hist]
-        line, = ax_l.plot(m, [h["train_loss"] for h in hist], "-", label=f"{name} train")
-        ax_l.plot(m, [h["val_loss"] for h in hist], "--", color=line.get_color(), label=f"{name} val")
+        line, = ax_l.plot(m, [h["train_loss"] for h in hist], "-o", ms=2.5, label=f"{name} train")
+        ax_l.plot(m, [h["val_loss"] for h in hist], "--s", ms=2.5, color=line.get_color(), label=f"{name} val")
         ax_p.plot(m, [h["val_psnr_db"] for h in hist], "-o", ms=2.5, color=line.get_color(), label=name)
     ax_l.set(xlabel="training time (minutes)", ylabel="loss (per pixel, [0,1] scale)", yscale="log",
              title="loss: train (solid) and validation (dashed)")

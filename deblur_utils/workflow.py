@@ -47,6 +47,7 @@ def faithful_config(P: dict) -> TrainConfig:
     """The report's recipe (Adam, MSE, no schedule), at the width and budget the parameters give."""
     return TrainConfig(model="srcnn", model_kwargs={"width": P["width"]}, presets=list(P["presets"]),
                        epochs=P["epochs"], batch_size=P["batch_size"], lr=P["lr"], crop_size=P["crop_size"],
+                       epoch_samples=P["epoch_samples"],
                        max_minutes=P["max_minutes"], train_max_frames=P["train_max_frames"],
                        val_max_frames=P["val_max_frames"], device=P["device"], seed=P["seed"])
 
@@ -141,6 +142,8 @@ def evaluate(P: dict, progress=True) -> dict:
             entry = info.setdefault(name, {"kind": "classical, non-blind (told the true kernel), reflection-padded",
                                            "tuned_on": f"{len(val['sharp'])} validation frames", knob: {}})
             entry[knob][preset] = best
+            if len(grid) > 1 and best in (min(grid), max(grid)):  # the optimum may lie outside the grid
+                entry.setdefault("at_grid_edge", []).append(preset)
             entry.setdefault("seconds_per_frame", {})[preset] = (time.monotonic() - t) / len(blurred)
         else:
             ckpt_path = learned[name][preset]
