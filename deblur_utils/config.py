@@ -5,9 +5,9 @@ The environment variable ``DEBLUR_PARAMS`` (a set name or a YAML path) replaces
 the set a notebook asks for: that is how ``pytest --nbmake``, which cannot
 inject parameters, runs the notebooks in the CI configuration.
 
->>> load_params("default")["width"]
-64
->>> load_params("default", width=1024)["width"]
+>>> _read_set("ci")["width"], _read_set("ci")["lr"]   # ci overrides width, inherits lr
+(8, 0.0001)
+>>> load_params("default", width=1024)["width"]        # an override beats any set
 1024
 """
 from __future__ import annotations
