@@ -122,7 +122,15 @@ def cmd_train(args) -> int:
 def cmd_report(args) -> int:
     from .report import run_report
 
-    run_report(args.params, html=not args.no_html)
+    import yaml
+
+    from .report import NOTEBOOKS
+
+    parameters = {key: yaml.safe_load(value) for key, value in args.parameter or []}
+    chosen = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
+    if not chosen:
+        raise ValueError(f"--only {args.only} matches none of {list(NOTEBOOKS)}")
+    run_report(args.params, parameters, notebooks=chosen, html=not args.no_html)
     return 0
 
 
@@ -179,7 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     r = sub.add_parser("report", help="run notebooks 01-05 with papermill into reports/ (+ HTML)")
-    r.add_argument("--params", default="default"), r.add_argument("--no-html", action="store_true")
+    r.add_argument("--params", default="default", help="parameter set: default, ci, full, or a YAML path")
+    r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="override one notebook parameter in every notebook that has it (value read as YAML), "
+                        "e.g. -p raw_dir /kaggle/input/reds/train_sharp -p width 2048")
+    r.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, by number prefix, e.g. --only 02 04")
+    r.add_argument("--no-html", action="store_true", help="skip the HTML export")
     r.set_defaults(fn=cmd_report)
     return p
 

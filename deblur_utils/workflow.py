@@ -74,23 +74,46 @@ def run_name(cfg: TrainConfig, prefix: str = "") -> str:
     return f"{prefix}{cfg.model}_{kw}{presets}"
 
 
-def train_run(cfg: TrainConfig, prefix: str = "", progress=True) -> dict:
+def train_run(cfg: TrainConfig, prefix: str = "", progress=True, method: str | None = None) -> dict:
+    """Train into runs/<name>/ and, with ``method``, record its checkpoint for notebook 04 to grade."""
     run_dir = paths.runs_dir() / run_name(cfg, prefix)
-    return train(cfg, paths.processed_dir(), run_dir, progress=progress)
+    summary = train(cfg, paths.processed_dir(), run_dir, progress=progress)
+    if method and (run_dir / "best.pt").exists():
+        register_method(method, cfg.presets, run_dir / "best.pt")
+    return summary
+
+
+def train_faithful(P: dict, progress=True) -> dict:
+    return train_run(faithful_config(P), progress=progress, method="srcnn_faithful")
+
+
+def train_ours(P: dict, progress=True) -> dict:
+    return train_run(ours_config(P), progress=progress, method=f"ours_{P['ours']['model']}")
+
+
+def train_small(P: dict, preset: str, progress=True) -> dict:
+    return train_run(small_config(P, preset), prefix="small_", progress=progress, method="srcnn_small_per_blur")
+
+
+def methods_path() -> Path:
+    return paths.runs_dir() / "methods.json"
+
+
+def register_method(method: str, presets, checkpoint: Path) -> None:
+    """runs/methods.json: method -> {preset: checkpoint}, the latest training of each (what 04 grades)."""
+    path = methods_path()
+    table = json.loads(path.read_text()) if path.exists() else {}
+    entry = table.setdefault(method, {})
+    for p in presets:
+        entry[get_preset(p).name] = str(checkpoint)
+    write_json_atomic(path, table)
 
 
 def learned_methods(P: dict) -> dict:
-    """Method name -> {preset: checkpoint path} for every model the parameters describe."""
-    presets = list(P["presets"])
-    faithful = run_name(faithful_config(P))
-    ours = run_name(ours_config(P))
-    out = {
-        f"srcnn_faithful": {p: paths.runs_dir() / faithful / "best.pt" for p in presets},
-        f"ours_{P['ours']['model']}": {p: paths.runs_dir() / ours / "best.pt" for p in presets},
-        "srcnn_small_per_blur": {p: paths.runs_dir() / run_name(small_config(P, p), "small_") / "best.pt"
-                                 for p in presets},
-    }
-    return out
+    """Method name -> {preset: checkpoint path} as recorded by the latest training runs (02, 03)."""
+    path = methods_path()
+    table = json.loads(path.read_text()) if path.exists() else {}
+    return {m: {p: Path(c) for p, c in per.items() if p in P["presets"]} for m, per in table.items()}
 
 
 # --- 04: evaluation ----------------------------------------------------------------------------
@@ -127,7 +150,7 @@ def evaluate(P: dict, progress=True) -> dict:
 
     steps = [(IDENTITY, p) for p in presets] + [(m, p) for m in CLASSICAL for p in presets]
     learned = learned_methods(P)
-    steps += [(m, p) for m in learned for p in presets]
+    steps += [(m, p) for m in learned for p in presets if p in learned[m]]
     for name, preset in tqdm(steps, desc="04 evaluate", disable=not progress):
         t = time.monotonic()
         blurred = test[preset]
@@ -147,7 +170,7 @@ def evaluate(P: dict, progress=True) -> dict:
             entry.setdefault("seconds_per_frame", {})[preset] = (time.monotonic() - t) / len(blurred)
         else:
             ckpt_path = learned[name][preset]
-            if not ckpt_path.exists():
+            if not ckpt_path.exists():  # recorded, then deleted
                 info.setdefault(name, {"missing": []})["missing"].append(str(ckpt_path))
                 continue
             model, ckpt = model_from_checkpoint(ckpt_path, device)
