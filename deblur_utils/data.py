@@ -179,6 +179,27 @@ def _fingerprint(files) -> str:
     return h.hexdigest()
 
 
+def _write_cache(npy: Path, files, desc: str) -> None:
+    """Decode PNGs one by one into a memory-mapped .npy (no RAM spike), then rename it into place."""
+    first = read_rgb(files[0])
+    npy.parent.mkdir(parents=True, exist_ok=True)
+    tmp = npy.with_name(f".{npy.stem}.{os.getpid()}.tmp.npy")
+    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *first.shape))
+    try:
+        for i, f in enumerate(tqdm(files, desc=desc, unit="frame", leave=False, disable=len(files) < 200)):
+            img = first if i == 0 else read_rgb(f)
+            if img.shape != first.shape:
+                raise ValueError(f"{f} is {img.shape[1]}x{img.shape[0]}, not {first.shape[1]}x{first.shape[0]} "
+                                 "like the other frames: rerun notebook 01 to resize it")
+            arr[i] = img
+        arr.flush()
+        del arr
+        os.replace(tmp, npy)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def load_cached(processed_dir, split: str, presets=("a", "b", "c"), max_frames=None) -> dict:
     """uint8 arrays (N, H, W, 3) for Set A ("sharp") and each preset of Set B, memory-mapped.
 
@@ -207,11 +228,7 @@ def load_cached(processed_dir, split: str, presets=("a", "b", "c"), max_frames=N
     for name, fs in zip(names, files):
         npy = cache / f"{key}_{name}.npy"
         if meta.get(name) != fp or not npy.exists():
-            arr = np.stack([read_rgb(f) for f in fs])
-            tmp = npy.with_name(f".{npy.name}.{os.getpid()}.tmp.npy")
-            cache.mkdir(parents=True, exist_ok=True)
-            np.save(tmp, arr)
-            os.replace(tmp, npy)
+            _write_cache(npy, fs, f"cache {split} {name}")
             meta[name] = fp
             write_json_atomic(meta_path, meta)
         out[name] = np.load(npy, mmap_mode="r")

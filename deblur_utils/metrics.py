@@ -62,13 +62,19 @@ def summarize(psnrs, ssims=None) -> dict:
     return out
 
 
-def describe(summary: dict) -> str:
-    """One line for people: the mean, and the infinite count when there is one."""
-    if summary["psnr_db"] is None:
-        return f"all {summary['n_images']} images identical to the sharp ones (PSNR infinite)"
-    text = f"{summary['psnr_db']:.2f} dB over {summary['n_images'] - summary['n_infinite']} images"
-    if summary["n_infinite"]:
-        text += f" ({summary['n_infinite']} identical images, infinite PSNR, left out of the mean)"
+def describe(summary: dict, short: bool = False) -> str:
+    """The mean PSNR and, when there are any, how many images were identical (infinite PSNR).
+
+    ``short`` gives a table cell ("31.20 (2 inf)"), otherwise a sentence.
+    """
+    n, n_inf, mean = summary["n_images"], summary["n_infinite"], summary["psnr_db"]
+    if mean is None:
+        return f"inf (all {n} identical)" if short else f"all {n} images identical to the sharp ones (PSNR infinite)"
+    if short:
+        return f"{mean:.2f}" + (f" ({n_inf} inf)" if n_inf else "")
+    text = f"{mean:.2f} dB over {n - n_inf} images"
+    if n_inf:
+        text += f" ({n_inf} identical images, infinite PSNR, left out of the mean)"
     return text
 
 

@@ -131,7 +131,7 @@ def kernels(presets: dict):
     return fig
 
 
-def training_curves(histories: dict, title=None):
+def training_curves(histories: dict, title=None, psnr_title="validation PSNR, all presets"):
     """Train loss and validation PSNR against wall minutes, one line per run."""
     fig, (ax_l, ax_p) = plt.subplots(1, 2, figsize=(A4_WIDTH_IN, 2.6))
     for name, hist in histories.items():
@@ -143,7 +143,7 @@ def training_curves(histories: dict, title=None):
         ax_p.plot(m, [h["val_psnr_db"] for h in hist], "-o", ms=2.5, color=line.get_color(), label=name)
     ax_l.set(xlabel="training time (minutes)", ylabel="loss (per pixel, [0,1] scale)", yscale="log",
              title="loss: train (solid) and validation (dashed)")
-    ax_p.set(xlabel="training time (minutes)", ylabel="validation PSNR (dB)", title="validation PSNR, all presets")
+    ax_p.set(xlabel="training time (minutes)", ylabel="validation PSNR (dB)", title=psnr_title)
     ax_l.legend(fontsize=6), ax_p.legend(fontsize=7)
     if title:
         fig.suptitle(title)

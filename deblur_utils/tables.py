@@ -1,6 +1,8 @@
 """Tables for the report, as Markdown, built from metrics.json and run summaries (never typed by hand)."""
 from __future__ import annotations
 
+from .metrics import describe
+
 
 def markdown_table(headers, rows) -> str:
     lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
@@ -9,14 +11,7 @@ def markdown_table(headers, rows) -> str:
 
 
 def fmt_psnr(entry) -> str:
-    if not entry:
-        return "n/a"
-    if entry["psnr_db"] is None:
-        return f"inf (all {entry['n_images']} identical)"
-    text = f"{entry['psnr_db']:.2f}"
-    if entry["n_infinite"]:
-        text += f" ({entry['n_infinite']} inf)"
-    return text
+    return describe(entry, short=True) if entry else "n/a"
 
 
 def results_table(metrics: dict, columns=None) -> str:
