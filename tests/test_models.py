@@ -17,13 +17,13 @@ def test_faithful_srcnn_layers_are_the_reports():
     assert len(relus) == 3  # after every layer, the output's included
 
 
-@pytest.mark.parametrize("name", ["srcnn", "residual_srcnn", "resnet"])
+@pytest.mark.parametrize("name", ["srcnn", "residual_srcnn", "resnet", "unet"])
 def test_models_keep_the_frame_size(name):
     x = torch.rand(2, 3, 40, 56)
     assert build_model(name, width=8).eval()(x).shape == x.shape
 
 
-@pytest.mark.parametrize("name", ["residual_srcnn", "resnet"])
+@pytest.mark.parametrize("name", ["residual_srcnn", "resnet", "unet"])
 def test_untrained_residual_models_return_their_input(name):
     x = torch.rand(1, 3, 32, 32)
     assert torch.equal(build_model(name, width=8)(x), x)
