@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-import numpy as np
+from .atomic import write_text
 
 
 def _err(msg: str) -> int:
@@ -31,7 +32,8 @@ def cmd_evaluate(args) -> int:
     print(COURSE_LINE.format(sum(psnrs) / len(psnrs)))  # the course's plain mean (inf if any image is identical)
     print(f"# finite mean: {describe(result)}" + (f"; mean SSIM {result['ssim']:.4f}" if result["ssim"] else ""))
     if args.json:
-        Path(args.json).write_text(json.dumps({k: v for k, v in result.items()}, indent=2, default=str) + "\n")
+        finite = {k: (v if v is None or math.isfinite(v) else None) for k, v in result["per_image"].items()}
+        write_text(args.json, json.dumps({**result, "per_image": finite}, indent=2) + "\n")
     return 0
 
 
@@ -66,9 +68,15 @@ def _map_folder(in_dir, out_dir, fn, desc) -> int:
 
 
 def cmd_blur(args) -> int:
-    from .blur import blur_uint8, get_preset
+    from .blur import blur_uint8, get_preset, kernel_size_for_sigma
 
-    preset = get_preset(args.preset if args.sigma is None else (args.kernel_size, args.sigma))
+    if args.kernel_size is not None and args.sigma is None:
+        raise ValueError("--kernel-size needs --sigma too (a custom blur is a kernel size and a sigma)")
+    if args.sigma is not None:
+        k = args.kernel_size if args.kernel_size is not None else kernel_size_for_sigma(args.sigma)
+        preset = get_preset((k, args.sigma))
+    else:
+        preset = get_preset(args.preset)
     return _map_folder(args.in_dir, args.out_dir, lambda img: blur_uint8(img, preset), f"blur {preset.name}")
 
 
@@ -84,7 +92,7 @@ def cmd_deblur(args) -> int:
 def cmd_prepare(args) -> int:
     from . import config, workflow
 
-    P = config.load_params(args.params, raw_dir=args.raw_dir)
+    P = config.load_params(_set_path(args.params), raw_dir=str(Path(args.raw_dir).resolve()) if args.raw_dir else None)
     result = workflow.prepare(P)
     print(result["summary"])
     print(json.dumps(result["splits"], indent=1))
@@ -95,23 +103,28 @@ def cmd_train(args) -> int:
     from . import config, paths
     from .train import TrainConfig, train
 
-    P = config.load_params(args.params)
-    cfg = {"model": args.model, "model_kwargs": {"width": args.width if args.width else P["width"]},
-           "presets": args.presets or P["presets"], "epochs": args.epochs or P["epochs"],
-           "batch_size": args.batch_size or P["batch_size"], "lr": args.lr or P["lr"],
-           "crop_size": args.crop_size if args.crop_size else P["crop_size"],
-           "max_minutes": args.max_minutes or P["max_minutes"], "device": args.device or P["device"],
-           "train_max_frames": args.train_max_frames or P["train_max_frames"],
-           "val_max_frames": args.val_max_frames or P["val_max_frames"], "seed": args.seed, "resume": args.resume}
-    if args.blocks:
+    P = config.load_params(_set_path(args.params))
+
+    def pick(value, key):  # a flag given on the command line (even 0 or none) beats the set
+        return P[key] if value is None else value
+
+    cfg = {"model": args.model, "model_kwargs": {"width": pick(args.width, "width")},
+           "presets": pick(args.presets, "presets"), "epochs": pick(args.epochs, "epochs"),
+           "batch_size": pick(args.batch_size, "batch_size"), "lr": pick(args.lr, "lr"),
+           "crop_size": P["crop_size"] if args.crop_size is None else _none_or(int, args.crop_size),
+           "epoch_samples": P["epoch_samples"] if args.epoch_samples is None else _none_or(int, args.epoch_samples),
+           "max_minutes": P["max_minutes"] if args.max_minutes is None else _none_or(float, args.max_minutes),
+           "device": pick(args.device, "device"), "train_max_frames": pick(args.train_max_frames, "train_max_frames"),
+           "val_max_frames": pick(args.val_max_frames, "val_max_frames"), "seed": args.seed, "resume": args.resume}
+    if args.blocks is not None:
         cfg["model_kwargs"]["blocks"] = args.blocks
-    for key in ("loss", "optimizer", "ema_decay", "grad_clip", "warmup_steps", "epoch_samples"):
+    for key in ("loss", "optimizer", "ema_decay", "grad_clip", "warmup_steps", "select_on"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     if args.cosine:
         cfg["cosine"] = True
     tc = TrainConfig.from_dict(cfg)
-    data = Path(args.data_dir) if args.data_dir else paths.processed_dir()
+    data = Path(args.data_dir).resolve() if args.data_dir else paths.processed_dir()
     out = Path(args.out_dir) if args.out_dir else paths.runs_dir() / "cli"
     summary = train(tc, data, out)
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1, default=str))
@@ -119,18 +132,48 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _none_or(kind, text: str):
+    """'none' / 'null' -> None, otherwise the number: lets a flag switch a limit off."""
+    return None if str(text).lower() in ("none", "null") else kind(text)
+
+
+def _set_path(params: str) -> str:
+    """A YAML path relative to where the user is (the notebooks run in notebooks/), or a set name."""
+    return str(Path(params).resolve()) if params.endswith((".yaml", ".yml")) else params
+
+
+def _parse_value(text: str):
+    """A -p value as YAML, with numbers YAML 1.1 reads as text (1e-4) turned into numbers."""
+    import yaml
+
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def cmd_report(args) -> int:
     from .report import run_report
 
-    import yaml
+    import os
 
-    from .report import NOTEBOOKS
+    from .config import ENV_VAR
+    from .report import NOTEBOOKS, notebook_parameters
 
-    parameters = {key: yaml.safe_load(value) for key, value in args.parameter or []}
+    parameters = {key: _parse_value(value) for key, value in args.parameter or []}
+    known = set().union(*notebook_parameters().values())
+    unknown = sorted(set(parameters) - known)
+    if unknown:
+        raise ValueError(f"no notebook takes parameter(s) {unknown}; they take: {sorted(known)}")
+    if os.environ.get(ENV_VAR):
+        print(f"note: {ENV_VAR}={os.environ[ENV_VAR]} is set and replaces --params {args.params}", file=sys.stderr)
     chosen = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
     if not chosen:
         raise ValueError(f"--only {args.only} matches none of {list(NOTEBOOKS)}")
-    run_report(args.params, parameters, notebooks=chosen, html=not args.no_html)
+    run_report(_set_path(args.params), parameters, notebooks=chosen, html=not args.no_html)
     return 0
 
 
@@ -158,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("blur", help="blur every image in IN_DIR into OUT_DIR (PNG, same names)")
     b.add_argument("--preset", default="b", help="a, b or c (default b)")
     b.add_argument("--kernel-size", type=int, help="custom blur: odd kernel size (with --sigma)")
-    b.add_argument("--sigma", type=float, help="custom blur: sigma in pixels (with --kernel-size)")
+    b.add_argument("--sigma", type=float, help="custom blur: sigma in pixels (kernel size defaults to 2*ceil(3 sigma)+1)")
     b.add_argument("in_dir"), b.add_argument("out_dir")
     b.set_defaults(fn=cmd_blur)
 
@@ -171,17 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--params", default="default", help="parameter set whose values fill what is not given")
     t.add_argument("--data-dir", help="the processed folder (holds sharp/, blur_*/ and splits.json)")
     t.add_argument("--out-dir", help="run folder for checkpoints and history (default runs/cli)")
-    t.add_argument("--model", default="srcnn", help="srcnn (faithful), residual_srcnn or resnet")
-    t.add_argument("--width", type=int), t.add_argument("--blocks", type=int, help="resnet only")
+    t.add_argument("--model", default="srcnn", help="srcnn (faithful), residual_srcnn, resnet or unet")
+    t.add_argument("--width", type=int), t.add_argument("--blocks", type=int, help="resnet and unet only")
     t.add_argument("--presets", nargs="+"), t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int), t.add_argument("--lr", type=float)
-    t.add_argument("--crop-size", type=int, help="patch size (default: the set's; none = whole frames)")
-    t.add_argument("--max-minutes", type=float, help="time budget; stops cleanly and saves before it")
+    t.add_argument("--crop-size", help="patch side in pixels, or none for whole frames (default: the set's)")
+    t.add_argument("--max-minutes", help="time budget in minutes, or none; stops cleanly and saves before it")
     t.add_argument("--device"), t.add_argument("--seed", type=int, default=0)
     t.add_argument("--train-max-frames", type=int), t.add_argument("--val-max-frames", type=int)
-    t.add_argument("--loss", choices=["mse", "l1", "charbonnier"]), t.add_argument("--optimizer", choices=["adam", "adamw"])
+    t.add_argument("--loss", choices=["mse", "l1", "charbonnier", "psnr"]), t.add_argument("--optimizer", choices=["adam", "adamw"])
     t.add_argument("--ema-decay", type=float), t.add_argument("--grad-clip", type=float)
-    t.add_argument("--warmup-steps", type=int), t.add_argument("--epoch-samples", type=int)
+    t.add_argument("--warmup-steps", type=int)
+    t.add_argument("--epoch-samples", help="(frame, preset) pairs between validations, or none for all")
+    t.add_argument("--select-on", choices=["val_psnr_db", "val_loss"], help="what picks best.pt")
     t.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the budget")
     t.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
     t.set_defaults(fn=cmd_train)

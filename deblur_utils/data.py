@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from . import paths
+from .atomic import replacing, write_text
 from .blur import blur_uint8, get_preset
 from .imageio import ImageReadError, list_images, read_rgb, write_png_atomic
 
@@ -55,6 +55,7 @@ class PrepareSummary:
     written: int = 0
     already_done: int = 0
     skipped: list = field(default_factory=list)
+    frames: list = field(default_factory=list)  # relative paths of the frames in Set A
 
     def __str__(self):
         lines = [f"{self.n_frames} frames: {self.written} files written, {self.already_done} already done"]
@@ -78,6 +79,8 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
     presets = [get_preset(p) for p in presets]
     processed_dir = Path(processed_dir)
     frames = select_frames(list_images(raw_dir, "raw data folder"), max_sequences, max_frames_per_sequence)
+    _check_settings(processed_dir, {"raw_dir": str(Path(raw_dir).resolve()), "height": height, "width": width,
+                                    "max_sequences": max_sequences, "max_frames_per_sequence": max_frames_per_sequence})
     summary = PrepareSummary()
     for rel in tqdm(frames, desc="Set A/B", disable=not progress, unit="frame"):
         out_rel = rel.with_suffix(".png")
@@ -86,6 +89,7 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
         if all(t.exists() for t in targets):
             summary.n_frames += 1
             summary.already_done += len(targets)
+            summary.frames.append(out_rel)
             continue
         try:
             sharp = resize_frame(read_rgb(Path(raw_dir) / rel), height, width)
@@ -95,6 +99,7 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
             summary.skipped.append((str(Path(raw_dir) / rel), str(err).split(": ", 1)[-1]))
             continue
         summary.n_frames += 1
+        summary.frames.append(out_rel)
         for target, preset in zip(targets, [None] + presets):
             if target.exists():
                 summary.already_done += 1
@@ -105,6 +110,20 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
     if summary.n_frames == 0:
         raise FileNotFoundError(f"no readable image in {raw_dir}:\n{summary}")
     return summary
+
+
+def _check_settings(processed_dir: Path, settings: dict) -> None:
+    """One processed folder, one source and size: refuse to mix frames made with other settings."""
+    path = processed_dir / "settings.json"
+    if path.exists():
+        before = json.loads(path.read_text())
+        if before != settings:
+            diff = {k: (before.get(k), v) for k, v in settings.items() if before.get(k) != v}
+            raise ValueError(
+                f"{processed_dir} was built with other settings {diff} (before, now). Set A/B would mix "
+                "frames of both: delete that folder (`make clean`) or set DEBLUR_WORKDIR to another folder.")
+    else:
+        write_json_atomic(path, settings)
 
 
 def select_frames(frames, max_sequences=None, max_frames_per_sequence=None):
@@ -143,11 +162,7 @@ def make_splits(sequences, val_fraction=0.15, test_fraction=0.15, seed=0, fixed=
 
 
 def write_json_atomic(path, obj) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def save_splits(processed_dir, splits) -> Path:
@@ -182,22 +197,16 @@ def _fingerprint(files) -> str:
 def _write_cache(npy: Path, files, desc: str) -> None:
     """Decode PNGs one by one into a memory-mapped .npy (no RAM spike), then rename it into place."""
     first = read_rgb(files[0])
-    npy.parent.mkdir(parents=True, exist_ok=True)
-    tmp = npy.with_name(f".{npy.stem}.{os.getpid()}.tmp.npy")
-    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *first.shape))
-    try:
+    with replacing(npy, suffix=".npy") as tmp:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *first.shape))
         for i, f in enumerate(tqdm(files, desc=desc, unit="frame", leave=False, disable=len(files) < 200)):
             img = first if i == 0 else read_rgb(f)
             if img.shape != first.shape:
                 raise ValueError(f"{f} is {img.shape[1]}x{img.shape[0]}, not {first.shape[1]}x{first.shape[0]} "
-                                 "like the other frames: rerun notebook 01 to resize it")
+                                 "like the other frames: delete it and rerun notebook 01 to rewrite it")
             arr[i] = img
         arr.flush()
         del arr
-        os.replace(tmp, npy)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_cached(processed_dir, split: str, presets=("a", "b", "c"), max_frames=None) -> dict:
@@ -222,11 +231,11 @@ def load_cached(processed_dir, split: str, presets=("a", "b", "c"), max_frames=N
     cache = paths.cache_dir(processed_dir)
     key = f"{split}_{len(rels)}"
     meta_path = cache / f"{key}.json"
-    fp = _fingerprint([f for fs in files for f in fs])
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     out = {}
     for name, fs in zip(names, files):
         npy = cache / f"{key}_{name}.npy"
+        fp = _fingerprint(fs)  # each array's own files: asking for other presets rebuilds nothing
         if meta.get(name) != fp or not npy.exists():
             _write_cache(npy, fs, f"cache {split} {name}")
             meta[name] = fp

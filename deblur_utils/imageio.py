@@ -8,12 +8,12 @@ naming the file.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from .atomic import replacing
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -59,15 +59,8 @@ def write_png_atomic(path, image_uint8: np.ndarray) -> None:
     path = Path(path)
     if image_uint8.dtype != np.uint8:
         raise ValueError(f"{path}: PNG frames are uint8, got {image_uint8.dtype}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(image_uint8).save(f, format="PNG", compress_level=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as tmp:
+        Image.fromarray(image_uint8).save(tmp, format="PNG", compress_level=1)
 
 
 def list_images(folder, what="image folder") -> list[Path]:

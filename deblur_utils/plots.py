@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from . import paths
+from .atomic import replacing
 from .metrics import psnr_db
 
 # Okabe-Ito: distinguishable with every common colour-vision deficiency.
@@ -41,8 +42,8 @@ def method_colors(names) -> dict:
 def save(fig, name: str) -> Path:
     """Write figures/<name>.png (the work directory's) and return its path."""
     out = paths.figures_dir() / f"{name}.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
+    with replacing(out, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png")
     return out
 
 

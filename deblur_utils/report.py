@@ -11,8 +11,24 @@ import time
 from pathlib import Path
 
 from . import paths
+from .atomic import write_text
 
 NOTEBOOKS = ("01_blur_dataset", "02_train_srcnn", "03_per_blur_small_models", "04_psnr_eval", "05_qualitative")
+
+
+def notebook_parameters() -> dict:
+    """Notebook -> the names its ``parameters`` cell defines (what papermill can override)."""
+    import ast
+
+    import nbformat
+
+    out = {}
+    for name in NOTEBOOKS:
+        nb = nbformat.read(paths.NOTEBOOKS_DIR / f"{name}.ipynb", as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        out[name] = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+                     for t in node.targets if isinstance(t, ast.Name)}
+    return out
 
 
 def export_html(ipynb: Path) -> Path:
@@ -22,7 +38,7 @@ def export_html(ipynb: Path) -> Path:
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
     out = ipynb.with_suffix(".html")
-    out.write_text(body, encoding="utf-8")
+    write_text(out, body)
     return out
 
 
@@ -49,6 +65,6 @@ def run_report(param_set: str = "default", parameters: dict | None = None, noteb
         if html:
             export_html(dst)
         log(f"   {timings[name]:.0f} s -> {dst}")
-    (out_dir / "run_log.json").write_text(json.dumps({"param_set": param_set, "parameters": parameters or {},
+    write_text(out_dir / "run_log.json", json.dumps({"param_set": param_set, "parameters": parameters or {},
                                                       "seconds": timings}, indent=2) + "\n")
     return timings

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .atomic import replacing
 from .data import PairedFrames, load_cached, write_json_atomic
 from .metrics import psnr_db, summarize
 from .models import build_model, count_parameters
@@ -137,11 +137,8 @@ def lr_factor(step: int, progress: float, cfg: TrainConfig) -> float:
 
 def save_checkpoint(path, payload: dict) -> None:
     """torch.save via a temporary file and a rename: an interrupt never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -185,29 +182,43 @@ def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_siz
     return out[0] if single else out
 
 
-def validate(model, val_arrays: dict, presets, device, loss_fn) -> dict:
-    """Validation loss and the course PSNR (uint8 outputs, per image then mean) on whole frames."""
+@torch.inference_mode()
+def validate(model, val_arrays: dict, presets, device, loss_fn, batch_size: int = 4) -> dict:
+    """Validation loss and the course PSNR (uint8 outputs, per image then mean) on whole frames, in batches."""
+    model.eval()
     sharp = val_arrays["sharp"]
-    losses, psnrs = [], []
-    per_preset = {}
+    losses, psnrs, per_preset = [], [], {}
     for p in presets:
-        pred = predict_uint8(model, val_arrays[p], device)
-        vals = [psnr_db(s, q) for s, q in zip(sharp, pred)]
+        vals = []
+        for i in range(0, len(sharp), batch_size):
+            x = torch.from_numpy(np.array(val_arrays[p][i:i + batch_size])).to(device).permute(0, 3, 1, 2).float() / 255
+            t = torch.from_numpy(np.array(sharp[i:i + batch_size])).to(device).permute(0, 3, 1, 2).float() / 255
+            y = model(x)
+            losses.append((float(loss_fn(y, t)), len(x)))
+            pred = y.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            vals += [psnr_db(s_, q) for s_, q in zip(np.asarray(sharp[i:i + batch_size]), pred)]
         per_preset[p] = summarize(vals)["psnr_db"]
         psnrs += vals
-        with torch.no_grad():
-            x = torch.from_numpy(np.array(val_arrays[p])).permute(0, 3, 1, 2).float() / 255
-            t = torch.from_numpy(np.array(sharp)).permute(0, 3, 1, 2).float() / 255
-            losses.append(float(loss_fn(model(x.to(device)), t.to(device))))
-    return {"val_loss": float(np.mean(losses)), "val_psnr_db": summarize(psnrs)["psnr_db"],
-            "val_psnr_db_per_preset": per_preset}
+    val_loss = sum(v * n for v, n in losses) / sum(n for _, n in losses)
+    return {"val_loss": val_loss, "val_psnr_db": summarize(psnrs)["psnr_db"], "val_psnr_db_per_preset": per_preset}
 
 
 # --- the loop ----------------------------------------------------------------------------------
 
+def _set_aside(run_dir: Path) -> None:
+    """A fresh run never overwrites an earlier one: its files move to run_dir/replaced-<UTC time>/."""
+    old = [run_dir / n for n in ("best.pt", "last.pt", "history.json", "summary.json", "config.json")]
+    old = [p for p in old if p.exists()]
+    if not old:
+        return
+    dest = run_dir / time.strftime("replaced-%Y%m%dT%H%M%SZ", time.gmtime())
+    dest.mkdir(exist_ok=True)
+    for p in old:
+        p.replace(dest / p.name)
+
+
 def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
     """Train one model; returns {"history", "best_val_psnr_db", "minutes", "stopped_by", "parameters", ...}."""
-    t0 = time.monotonic()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.device)
@@ -226,6 +237,8 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
     history, step, start_epoch, best, minutes_before = [], 0, 0, -math.inf, 0.0  # best: higher is better
 
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    if not cfg.resume:
+        _set_aside(run_dir)
     if cfg.resume and last_path.exists():
         ckpt = load_checkpoint(last_path)
         model.load_state_dict(ckpt["raw_weights"])
@@ -238,6 +251,7 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
     write_json_atomic(run_dir / "config.json", {**dataclasses.asdict(cfg), "parameters": n_params,
                                                  "device": str(device)})
 
+    t0 = time.monotonic()  # the budget counts training and validation, not loading the data
     samples = cfg.epoch_samples or len(dataset)
     steps_per_epoch = max(1, samples // cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -245,7 +259,7 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
     val_s = 0.0  # how long one validation takes, so training stops early enough to still save
     stopped_by = "epochs"
 
-    def elapsed_min():
+    def elapsed_min():  # across resumes: the budget and the schedule continue where they stopped
         return minutes_before + (time.monotonic() - t0) / 60
 
     def payload(epoch, eval_model):
@@ -256,8 +270,9 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
                 "best_score": best, "minutes": elapsed_min(), "parameters": n_params,
                 "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
 
-    bar = tqdm(total=total_steps, initial=step, desc=f"{cfg.model} {cfg.model_kwargs}", disable=not progress,
-               unit="step")
+    # With a time budget the step count is unknown in advance: show steps and rate, not a false percentage.
+    bar = tqdm(total=None if cfg.max_minutes else total_steps, initial=step, disable=not progress, unit="step",
+               desc=f"{cfg.model} {cfg.model_kwargs}" + (f" ({cfg.max_minutes:g} min budget)" if cfg.max_minutes else ""))
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         sampler = torch.utils.data.RandomSampler(dataset, replacement=cfg.epoch_samples is not None,
@@ -267,13 +282,12 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
                                              pin_memory=device.type == "cuda")
         losses = []
         for blurred, sharp, _ in loader:
-            if time.monotonic() - t0 + val_s * 1.2 + 2 > budget_s:
+            if elapsed_min() * 60 + val_s * 1.2 + 2 > budget_s:
                 stopped_by = "max_minutes"
                 break
             blurred, sharp = blurred.to(device, non_blocking=True), sharp.to(device, non_blocking=True)
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, max(step / total_steps,
-                                                            (time.monotonic() - t0) / budget_s), cfg)
+                group["lr"] = cfg.lr * lr_factor(step, max(step / total_steps, elapsed_min() * 60 / budget_s), cfg)
             loss = loss_fn(model(blurred), sharp)
             if not torch.isfinite(loss):
                 kept = f"the last good checkpoint {last_path} is kept" if last_path.exists() else "no checkpoint yet"

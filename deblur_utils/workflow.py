@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from tqdm.auto import tqdm
 from . import embedded, paths
 from .blur import get_preset
 from .data import load_cached, make_splits, prepare_sets, save_splits, sequence_of, write_json_atomic
-from .imageio import list_images, write_png_atomic
+from .imageio import write_png_atomic
 from .metrics import CLASSICAL, evaluate_dirs, tune_classical
 from .train import TrainConfig, model_from_checkpoint, pick_device, predict_uint8, train
 
@@ -35,7 +36,7 @@ def prepare(P: dict, progress=True) -> dict:
         raw, fixed = paths.resolve(P["raw_dir"]), None
     summary = prepare_sets(raw, processed, P["presets"], P["frame_height"], P["frame_width"], P["on_bad_image"],
                            P["max_sequences"], P["max_frames_per_sequence"], progress=progress)
-    seqs = {sequence_of(f) for f in list_images(paths.sharp_dir(processed), "Set A folder")}
+    seqs = {sequence_of(f) for f in summary.frames}
     splits = make_splits(seqs, P["val_fraction"], P["test_fraction"], P["split_seed"], fixed)
     save_splits(processed, splits)
     return {"raw_dir": str(raw), "processed_dir": str(processed), "summary": summary, "splits": splits}
@@ -133,8 +134,9 @@ def evaluate(P: dict, progress=True) -> dict:
     test = load_cached(processed, "test", presets, P["test_max_frames"])
     val = load_cached(processed, "val", presets, P["tune_max_frames"])
     rels = test["files"]
-    pred_root = paths.reports_dir() / "predictions"
-    sharp_dir = paths.sharp_dir(processed)
+    pred_root = predictions_dir()
+    if pred_root.exists():  # predictions of an earlier run (other frames, other models) must not be graded
+        shutil.rmtree(pred_root)
     # Grade against exactly the test frames: a folder with only them.
     truth_dir = pred_root / "_sharp"
     _write_predictions(truth_dir, rels, test["sharp"])
@@ -171,7 +173,8 @@ def evaluate(P: dict, progress=True) -> dict:
         else:
             ckpt_path = learned[name][preset]
             if not ckpt_path.exists():  # recorded, then deleted
-                info.setdefault(name, {"missing": []})["missing"].append(str(ckpt_path))
+                entry = info.setdefault(name, {"kind": "learned"})
+                entry.setdefault("missing", []).append(str(ckpt_path))
                 continue
             model, ckpt = model_from_checkpoint(ckpt_path, device)
             grade(name, preset, predict_uint8(model, np.asarray(blurred), device))
@@ -208,7 +211,7 @@ def _best_learned(methods, info):
     best, best_ckpt, best_psnr = None, None, -math.inf
     for name, entry in info.items():
         ckpts = entry.get("checkpoint", {})
-        if entry.get("kind") != "learned" or len(set(ckpts.values())) != 1:
+        if entry.get("kind") != "learned" or entry.get("missing") or len(set(ckpts.values())) != 1:
             continue
         psnr = methods[name]["all"]["psnr_db"] or -math.inf
         if psnr > best_psnr:

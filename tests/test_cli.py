@@ -86,3 +86,34 @@ def test_module_entry_point_has_help_for_each_command():
     for cmd in ("evaluate", "deblur", "blur", "train", "prepare", "report"):
         out = subprocess.run([sys.executable, "-m", "deblur_utils", cmd, "--help"], capture_output=True, text=True)
         assert out.returncode == 0 and "usage: python -m deblur_utils " + cmd in out.stdout
+
+
+def test_blur_with_sigma_alone_sizes_the_kernel_and_kernel_alone_is_refused(folders, capsys):
+    import cv2
+
+    root, sharp = folders
+    assert main(["blur", "--sigma", "1.3", str(root / "sharp"), str(root / "out")]) == 0  # 9x9: +-3 sigma
+    np.testing.assert_array_equal(read_rgb(root / "out" / "0.png"), cv2.GaussianBlur(sharp[0], (9, 9), 1.3))
+    assert main(["blur", "--kernel-size", "9", str(root / "sharp"), str(root / "o2")]) == 2
+    assert "--kernel-size needs --sigma" in capsys.readouterr().err
+
+
+def test_report_refuses_a_parameter_no_notebook_takes(capsys):
+    assert main(["report", "--params", "ci", "-p", "widht", "2048"]) == 2
+    assert "no notebook takes parameter(s) ['widht']" in capsys.readouterr().err
+
+
+def test_report_values_are_yaml_with_numbers_as_numbers():
+    from deblur_utils.cli import _parse_value
+
+    assert _parse_value("1e-4") == 1e-4 and _parse_value("null") is None and _parse_value("[a, b]") == ["a", "b"]
+    assert _parse_value("/kaggle/input/x") == "/kaggle/input/x"
+
+
+def test_evaluate_json_is_valid_json_even_with_identical_images(folders, tmp_path):
+    import json
+
+    root, _ = folders
+    assert main(["evaluate", str(root / "sharp"), str(root / "sharp"), "--json", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["n_infinite"] == 3 and r["psnr_db"] is None and set(r["per_image"].values()) == {None}

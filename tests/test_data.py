@@ -157,3 +157,13 @@ def test_embedded_default_builds_offline_with_disjoint_photo_splits():
     frames = sorted((paths.sharp_dir() / "astronaut").glob("*.png"))
     assert len(frames) == P["frames_per_sequence"] and read_rgb(frames[0]).shape == (256, 448, 3)
     assert result["summary"].n_frames == len(list(paths.embedded_raw_dir().rglob("*.png")))
+
+
+def test_a_processed_folder_refuses_frames_made_with_other_settings(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng, seqs=("s1",), frames=1)
+    other = make_raw(tmp_path / "other", rng, seqs=("t1",), frames=1)
+    prepare_sets(raw, tmp_path / "proc", presets=["b"], progress=False)
+    with pytest.raises(ValueError, match=r"built with other settings .*raw_dir.*make clean"):
+        prepare_sets(other, tmp_path / "proc", presets=["b"], progress=False)
+    with pytest.raises(ValueError, match=r"built with other settings .*'height': \(256, 128\)"):
+        prepare_sets(raw, tmp_path / "proc", presets=["b"], height=128, progress=False)

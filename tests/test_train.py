@@ -115,3 +115,12 @@ def test_bad_training_parameters_are_refused_up_front(kw, message):
 def test_crop_larger_than_the_frames_is_refused(processed, tmp_path):
     with pytest.raises(ValueError, match="crop_size 512 is larger than the 256x448 frames"):
         train(tiny(crop_size=512), processed, tmp_path / "run", progress=False)
+
+
+def test_a_fresh_run_sets_the_previous_one_aside_instead_of_overwriting_it(processed, tmp_path):
+    train(tiny(epochs=1), processed, tmp_path / "run", progress=False)
+    first = load_checkpoint(tmp_path / "run" / "best.pt")
+    train(tiny(epochs=1, lr=1e-3), processed, tmp_path / "run", progress=False)
+    kept = list((tmp_path / "run").glob("replaced-*/best.pt"))
+    assert len(kept) == 1
+    assert all(torch.equal(first["weights"][k], v) for k, v in load_checkpoint(kept[0])["weights"].items())
