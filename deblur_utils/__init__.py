@@ -1,4 +1,4 @@
-"""deblur_utils: the course report "Image deblurring using CNN", reproduced and beaten.
+"""deblur_utils: the course report "Image deblurring using CNN", reproduced and measured.
 
 Modules, one job each: ``blur`` (presets, kernel), ``imageio`` (frames in/out),
 ``embedded`` (default data from photos in wheels), ``data`` (Set A/B, splits,
