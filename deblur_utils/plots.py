@@ -142,7 +142,9 @@ def training_curves(histories: dict, title=None, psnr_title="validation PSNR, al
         line, = ax_l.plot(m, [h["train_loss"] for h in hist], "-o", ms=2.5, label=f"{name} train")
         ax_l.plot(m, [h["val_loss"] for h in hist], "--s", ms=2.5, color=line.get_color(), label=f"{name} val")
         ax_p.plot(m, [h["val_psnr_db"] for h in hist], "-o", ms=2.5, color=line.get_color(), label=name)
-    ax_l.set(xlabel="training time (minutes)", ylabel="loss (per pixel, [0,1] scale)", yscale="log",
+    positive = all(h["train_loss"] > 0 and h["val_loss"] > 0 for hist in histories.values() for h in hist)
+    ax_l.set(xlabel="training time (minutes)", ylabel="loss (per pixel, [0,1] scale)",
+             yscale="log" if positive else "linear",  # the psnr loss is negative (minus dB)
              title="loss: train (solid) and validation (dashed)")
     ax_p.set(xlabel="training time (minutes)", ylabel="validation PSNR (dB)", title=psnr_title)
     ax_l.legend(fontsize=6), ax_p.legend(fontsize=7)
