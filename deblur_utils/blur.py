@@ -94,25 +94,25 @@ def gaussian_kernel_2d(kernel_size: int, sigma: float) -> np.ndarray:
     return np.outer(g, g)
 
 
+def _separable_reflect101(image: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """Convolve rows then columns with ``taps`` over a reflect-101 border (numpy's 'reflect' mode)."""
+    k, r = len(taps), len(taps) // 2
+    h, w = image.shape[:2]
+    if r >= h or r >= w:
+        raise ValueError(f"image of {h}x{w} pixels is too small for a {k}x{k} kernel "
+                         "(reflect-101 needs each side longer than the kernel radius)")
+    padded = np.pad(image, [(r, r), (r, r)] + [(0, 0)] * (image.ndim - 2), mode="reflect")
+    rows = sum(taps[i] * padded[:, i : i + w] for i in range(k))
+    return sum(taps[i] * rows[i : i + h] for i in range(k))
+
+
 def blur_float(image: np.ndarray, preset) -> np.ndarray:
     """Blur an (H, W) or (H, W, C) array of any range; float64 out, no rounding. Border: reflect-101."""
     p = get_preset(preset)
-    g = gaussian_kernel_1d(p.kernel_size, p.sigma)
-    r = p.kernel_size // 2
     img = np.asarray(image, dtype=np.float64)
-    if r == 0:
+    if p.kernel_size == 1:
         return img.copy()
-    h, w = img.shape[:2]
-    if r >= h or r >= w:
-        raise ValueError(
-            f"image of {h}x{w} pixels is too small for a {p.kernel_size}x{p.kernel_size} kernel "
-            "(reflect-101 needs each side longer than the kernel radius)"
-        )
-    pad = [(r, r), (r, r)] + [(0, 0)] * (img.ndim - 2)
-    padded = np.pad(img, pad, mode="reflect")  # numpy 'reflect' == OpenCV BORDER_REFLECT_101
-    # Separable: rows then columns, each a weighted sum of shifted views.
-    rows = sum(g[i] * padded[:, i : i + w] for i in range(p.kernel_size))
-    return sum(g[i] * rows[i : i + h] for i in range(p.kernel_size))
+    return _separable_reflect101(img, gaussian_kernel_1d(p.kernel_size, p.sigma))
 
 
 def gaussian_kernel_q8(kernel_size: int, sigma: float) -> np.ndarray:
@@ -137,15 +137,8 @@ def blur_uint8(image_uint8: np.ndarray, preset) -> np.ndarray:
     if not isinstance(image_uint8, np.ndarray) or image_uint8.dtype != np.uint8:
         raise ValueError(f"blur_uint8 takes a uint8 numpy image, got {getattr(image_uint8, 'dtype', type(image_uint8))}")
     p = get_preset(preset)
-    q = gaussian_kernel_q8(p.kernel_size, p.sigma)
-    r = p.kernel_size // 2
-    h, w = image_uint8.shape[:2]
-    if r == 0:
+    if p.kernel_size == 1:
         return image_uint8.copy()
-    if r >= h or r >= w:
-        raise ValueError(f"image of {h}x{w} pixels is too small for a {p.kernel_size}x{p.kernel_size} kernel")
-    pad = [(r, r), (r, r)] + [(0, 0)] * (image_uint8.ndim - 2)
-    padded = np.pad(image_uint8, pad, mode="reflect").astype(np.int64)
-    rows = sum(q[i] * padded[:, i : i + w] for i in range(p.kernel_size))  # Q8
-    total = sum(q[i] * rows[i : i + h] for i in range(p.kernel_size))  # Q16, exact
+    # Exact integers: taps in 1/256, so rows are Q8 and the result Q16, rounded once.
+    total = _separable_reflect101(image_uint8.astype(np.int64), gaussian_kernel_q8(p.kernel_size, p.sigma))
     return np.minimum((total + (1 << 15)) >> 16, 255).astype(np.uint8)

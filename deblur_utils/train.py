@@ -167,6 +167,16 @@ def model_from_checkpoint(path, device="cpu") -> tuple[nn.Module, dict]:
 
 # --- validation --------------------------------------------------------------------------------
 
+def to_tensor(frames_uint8) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(np.array(frames_uint8)).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_uint8(batch: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) -> uint8 (N, H, W, 3): clipped to [0, 1], rounded, as a saved PNG."""
+    return batch.clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
 @torch.inference_mode()
 def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_size: int = 4) -> np.ndarray:
     """Deblur uint8 frames (N, H, W, 3) or one (H, W, 3); returns uint8 of the same shape (rounded, clipped)."""
@@ -175,10 +185,7 @@ def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_siz
     out = np.empty(frames.shape, np.uint8)
     model.eval()
     for i in range(0, len(frames), batch_size):
-        x = torch.from_numpy(np.array(frames[i:i + batch_size])).to(device)
-        x = x.permute(0, 3, 1, 2).float().div_(255.0)
-        y = model(x).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
-        out[i:i + batch_size] = y.permute(0, 2, 3, 1).cpu().numpy()
+        out[i:i + batch_size] = to_uint8(model(to_tensor(frames[i:i + batch_size]).to(device)))
     return out[0] if single else out
 
 
@@ -191,11 +198,10 @@ def validate(model, val_arrays: dict, presets, device, loss_fn, batch_size: int 
     for p in presets:
         vals = []
         for i in range(0, len(sharp), batch_size):
-            x = torch.from_numpy(np.array(val_arrays[p][i:i + batch_size])).to(device).permute(0, 3, 1, 2).float() / 255
-            t = torch.from_numpy(np.array(sharp[i:i + batch_size])).to(device).permute(0, 3, 1, 2).float() / 255
+            x, t = to_tensor(val_arrays[p][i:i + batch_size]).to(device), to_tensor(sharp[i:i + batch_size]).to(device)
             y = model(x)
             losses.append((float(loss_fn(y, t)), len(x)))
-            pred = y.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+            pred = to_uint8(y)
             vals += [psnr_db(s_, q) for s_, q in zip(np.asarray(sharp[i:i + batch_size]), pred)]
         per_preset[p] = summarize(vals)["psnr_db"]
         psnrs += vals
