@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -108,7 +109,8 @@ def cmd_train(args) -> int:
     def pick(value, key):  # a flag given on the command line (even 0 or none) beats the set
         return P[key] if value is None else value
 
-    cfg = {"model": args.model, "model_kwargs": {"width": pick(args.width, "width")},
+    args.model_given = args.model is not None
+    cfg = {"model": args.model or "srcnn", "model_kwargs": {"width": pick(args.width, "width")},
            "presets": pick(args.presets, "presets"), "epochs": pick(args.epochs, "epochs"),
            "batch_size": pick(args.batch_size, "batch_size"), "lr": pick(args.lr, "lr"),
            "crop_size": P["crop_size"] if args.crop_size is None else _none_or(int, args.crop_size),
@@ -123,6 +125,23 @@ def cmd_train(args) -> int:
             cfg[key] = getattr(args, key)
     if args.cosine:
         cfg["cosine"] = True
+    if args.recipe == "ours":  # start from the set's `ours` recipe; flags given still win
+        from .workflow import ours_config
+
+        base = dataclasses.asdict(ours_config(P))
+        given = {k: v for k, v in cfg.items() if k in ("seed", "resume")}
+        for flag, key in (("width", "width"), ("blocks", "blocks")):
+            if getattr(args, flag) is not None:
+                base["model_kwargs"][key] = getattr(args, flag)
+        for key, value in vars(args).items():
+            if key in base and value is not None and key not in ("model",):
+                given[key] = value
+        if args.model_given:
+            given["model"] = args.model
+        cfg = {**base, **given}
+        for key in ("crop_size", "epoch_samples", "max_minutes"):
+            if isinstance(cfg[key], str):
+                cfg[key] = _none_or(int if key != "max_minutes" else float, cfg[key])
     tc = TrainConfig.from_dict(cfg)
     data = Path(args.data_dir).resolve() if args.data_dir else paths.processed_dir()
     out = Path(args.out_dir) if args.out_dir else paths.runs_dir() / "cli"
@@ -214,7 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--params", default="default", help="parameter set whose values fill what is not given")
     t.add_argument("--data-dir", help="the processed folder (holds sharp/, blur_*/ and splits.json)")
     t.add_argument("--out-dir", help="run folder for checkpoints and history (default runs/cli)")
-    t.add_argument("--model", default="srcnn", help="srcnn (faithful), residual_srcnn, resnet or unet")
+    t.add_argument("--recipe", choices=["faithful", "ours"], default="faithful",
+                   help="faithful: the report's recipe (default); ours: the set's `ours` recipe (blind Wiener "
+                        "network on the blur continuum), flags override it")
+    t.add_argument("--model", help="srcnn (faithful, the default), residual_srcnn, resnet, unet or blind_wiener")
     t.add_argument("--width", type=int), t.add_argument("--blocks", type=int, help="resnet and unet only")
     t.add_argument("--presets", nargs="+"), t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int), t.add_argument("--lr", type=float)

@@ -1,4 +1,5 @@
-"""The networks: the report's SRCNN exactly, a residual SRCNN, and a compact residual ResNet.
+"""The networks: the report's SRCNN exactly, a residual SRCNN, a compact residual ResNet and U-Net,
+and the blind Wiener network (``blind.py``).
 
 All map a float RGB batch (N, 3, H, W) in [0, 1] to the same shape. Build them
 by name with ``build_model(name, **kwargs)`` so a checkpoint can record how.
@@ -118,7 +119,10 @@ class DeblurUNet(nn.Module):
         return x + self.tail(d0)[..., :h, :w]
 
 
-MODELS = {"srcnn": SRCNN, "residual_srcnn": ResidualSRCNN, "resnet": DeblurResNet, "unet": DeblurUNet}
+from .blind import BlindWienerNet  # noqa: E402 (blind.py uses ResBlock, defined above)
+
+MODELS = {"srcnn": SRCNN, "residual_srcnn": ResidualSRCNN, "resnet": DeblurResNet, "unet": DeblurUNet,
+          "blind_wiener": BlindWienerNet}
 
 
 def build_model(name: str, **kwargs) -> nn.Module:

@@ -183,3 +183,32 @@ def psnr_bars(metrics: dict, baseline="identity"):
     fig.suptitle(f"test split: PSNR per preset (course metric, uint8 PNGs); {baseline} = blurred input")
     fig.tight_layout()
     return fig
+
+
+def psnr_vs_sigma(sweep: dict, presets: dict | None = None):
+    """Left: mean PSNR against the blur's sigma; right: the gain over doing nothing. Presets marked."""
+    rows = sweep["rows"]
+    sig = [r["sigma"] for r in rows]
+    names = sweep["methods"]
+    colors = method_colors(names)
+    styles = {"identity": ":", "wiener_true_kernel": "--", "wiener_nearest_preset": "-."}
+    fig, (ax_p, ax_g) = plt.subplots(1, 2, figsize=(A4_WIDTH_IN, 2.9))
+    for n in names:
+        vals = np.array([np.nan if r.get(n) is None else r[n] for r in rows], float)
+        base = np.array([np.nan if r.get("identity") is None else r["identity"] for r in rows], float)
+        kw = dict(color=colors[n], ls=styles.get(n, "-"), marker="o", ms=2.5, lw=1.4, label=n)
+        ax_p.plot(sig, vals, **kw)
+        if n != "identity":
+            ax_g.plot(sig, vals - base, **kw)
+    for ax in (ax_p, ax_g):
+        for name, p in (presets or {}).items():
+            ax.axvline(p.sigma, color="0.6", lw=0.8, zorder=0)
+            ax.text(p.sigma, 1.0, f" {name}", transform=ax.get_xaxis_transform(), fontsize=7, color="0.4",
+                    va="top")
+        ax.set_xlabel("Gaussian blur sigma (pixels; kernel grows with sigma)")
+    ax_g.axhline(0, color="black", lw=0.8)
+    ax_p.set(ylabel="mean PSNR (dB)", title=f"PSNR against blur ({sweep['frames']} test frames)")
+    ax_g.set(ylabel="gain over doing nothing (dB)", title="gain over the blurred input")
+    ax_p.legend(fontsize=6)
+    fig.tight_layout()
+    return fig

@@ -30,9 +30,21 @@ def results_table(metrics: dict, columns=None) -> str:
             gain = f"{per['all']['psnr_db'] - ident['all']['psnr_db']:+.2f}"
         info = metrics.get("method_info", {}).get(name, {})
         params = f"{info['parameters']:,}" if "parameters" in info else "-"
-        rows.append([name] + cells + [gain, params])
-    headers = ["method"] + [f"{c}: PSNR dB / SSIM" for c in columns] + ["all vs identity (dB)", "parameters"]
+        rows.append([name] + cells + [gain, params, _minutes(info)])
+    headers = (["method"] + [f"{c}: PSNR dB / SSIM" for c in columns] +
+               ["all vs identity (dB)", "parameters", "training (min)"])
     return markdown_table(headers, rows)
+
+
+def _minutes(info) -> str:
+    """Training minutes: one number when every preset shares a checkpoint, else the per-preset runs' total."""
+    per_preset = info.get("train_minutes")
+    if not per_preset:
+        return "-"
+    values = list(per_preset.values())
+    if len(set(info.get("checkpoint", {}).values())) <= 1:
+        return f"{values[0]:.1f}"
+    return f"{sum(values):.1f} ({len(values)} runs)"
 
 
 def runs_table(summaries) -> str:

@@ -27,9 +27,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .atomic import replacing
+from .blind import BlindWienerNet
+from .blur import get_preset
 from .data import PairedFrames, load_cached, write_json_atomic
 from .metrics import psnr_db, summarize
 from .models import build_model, count_parameters
+from .sampling import ContinuumCrops
 
 CHECKPOINT_FORMAT = "deblur_utils.checkpoint/1"
 
@@ -61,6 +64,16 @@ class TrainConfig:
     num_workers: int = 0
     resume: bool = False
     select_on: str = "val_psnr_db"  # best checkpoint by: val_psnr_db (course metric, all presets) or val_loss
+    # What the model trains on: "sets" = the Set B PNGs of ``presets``; "continuum" = crops of Set A
+    # blurred on the device with a fresh sigma each (a preset with ``preset_fraction``, else uniform in
+    # ``sigma_range``), quantised exactly like Set B. Needs crop_size.
+    blur_sampling: str = "sets"
+    sigma_range: list = field(default_factory=lambda: [0.25, 2.4])
+    preset_fraction: float = 0.3
+    # Blind Wiener model only: the deconvolution trains on the true sigma times exp(N(0, sigma_jitter)), so
+    # it learns to live with an estimate that is off; the estimator trains on its own batch of larger crops.
+    sigma_jitter: float = 0.05
+    estimator_batch: int = 16  # crops of the estimator's own tile size (model_kwargs est_tile)
 
     def __post_init__(self):
         check = [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1)]
@@ -81,6 +94,10 @@ class TrainConfig:
             raise ValueError(f"select_on must be 'val_psnr_db' or 'val_loss', got {self.select_on!r}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0 or null, got {self.max_minutes!r}")
+        if self.blur_sampling not in ("sets", "continuum"):
+            raise ValueError(f"blur_sampling must be 'sets' or 'continuum', got {self.blur_sampling!r}")
+        if self.blur_sampling == "continuum" and self.crop_size is None:
+            raise ValueError("blur_sampling='continuum' trains on crops: set crop_size (e.g. 64)")
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -95,11 +112,14 @@ def charbonnier(pred, target, eps=1e-3):
     return torch.sqrt((pred - target) ** 2 + eps * eps).mean()
 
 
-def psnr_loss(pred, target, eps=1e-8):
-    """Minus the mean per-image PSNR in dB (capped at 80 dB): the course metric itself, as a loss.
+def psnr_loss(pred, target, eps=1e-5):
+    """Minus the mean per-image PSNR in dB, each capped at 50 dB: the course metric itself, as a loss.
 
-    Averaging log-MSE per image weighs a 1% error on a nearly sharp image as much as on a very
-    blurred one, so the model is pushed to leave sharp-enough input (preset a) alone.
+    Averaging log-MSE per image weighs a 1% error on a lightly blurred crop as much as on a heavily
+    blurred one, where MSE or L1 let the heavy blurs' large errors dominate. The cap (eps = MSE of
+    1e-5, 50 dB) keeps near-perfect crops from taking over the gradient. A model that starts from
+    the identity (plain residual nets) stays pinned there with this loss: use it with the blind
+    Wiener network, whose starting point is a deconvolution.
     """
     mse = ((pred - target) ** 2).flatten(1).mean(1)
     return (10.0 * torch.log10(mse + eps)).mean()
@@ -234,6 +254,11 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
     train_arrays = load_cached(processed_dir, "train", cfg.presets, cfg.train_max_frames)
     val_arrays = load_cached(processed_dir, "val", cfg.presets, cfg.val_max_frames)
     dataset = PairedFrames(train_arrays, cfg.presets, cfg.crop_size, augment=cfg.crop_size is not None)
+    continuum = (ContinuumCrops(train_arrays["sharp"], cfg.crop_size, cfg.sigma_range, cfg.preset_fraction, cfg.seed)
+                 if cfg.blur_sampling == "continuum" else None)
+    wiener_net = isinstance(model, BlindWienerNet)  # trains on a given sigma; the blind one also its estimator
+    blind = wiener_net and model.blind
+    preset_sigmas = torch.tensor([get_preset(p).sigma for p in cfg.presets], device=device)
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = (torch.optim.swa_utils.AveragedModel(
@@ -283,24 +308,44 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
         model.train()
         sampler = torch.utils.data.RandomSampler(dataset, replacement=cfg.epoch_samples is not None,
                                                  num_samples=steps_per_epoch * cfg.batch_size)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
-                                             num_workers=cfg.num_workers, drop_last=True,
-                                             pin_memory=device.type == "cuda")
-        losses = []
-        for blurred, sharp, _ in loader:
+        loader = (torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
+                                              num_workers=cfg.num_workers, drop_last=True,
+                                              pin_memory=device.type == "cuda")
+                  if continuum is None else range(steps_per_epoch))
+        losses, est_losses = [], []
+        for item in loader:
             if elapsed_min() * 60 + val_s * 1.2 + 2 > budget_s:
                 stopped_by = "max_minutes"
                 break
-            blurred, sharp = blurred.to(device, non_blocking=True), sharp.to(device, non_blocking=True)
+            if continuum is None:
+                blurred, sharp, p_idx = item
+                blurred, sharp = blurred.to(device, non_blocking=True), sharp.to(device, non_blocking=True)
+                sigma = preset_sigmas[p_idx.to(device)]
+            else:
+                blurred, sharp, sigma = continuum.batch(step, cfg.batch_size, device)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, max(step / total_steps, elapsed_min() * 60 / budget_s), cfg)
-            loss = loss_fn(model(blurred), sharp)
+            if wiener_net and not blind:  # told the blur
+                loss = loss_total = loss_fn(model(blurred), sharp)
+            elif blind:  # deconvolve with a jittered true sigma; train the estimator on its own batch
+                jitter = torch.exp(torch.randn(len(sigma), device=device) * cfg.sigma_jitter)
+                loss = loss_fn(model(blurred, sigma=sigma * jitter), sharp)
+                if continuum is not None:
+                    crop = min(model.estimator.tile, *train_arrays["sharp"].shape[1:3])
+                    eb, _, es = continuum.batch(step, cfg.estimator_batch, device, crop=crop, stream=1)
+                else:
+                    eb, es = blurred, sigma
+                est_loss = (model.estimator(eb).log() - es.log()).abs().mean()
+                est_losses.append(est_loss.item())
+                loss_total = loss + est_loss
+            else:
+                loss = loss_total = loss_fn(model(blurred), sharp)
             if not torch.isfinite(loss):
                 kept = f"the last good checkpoint {last_path} is kept" if last_path.exists() else "no checkpoint yet"
                 raise FloatingPointError(f"loss became {loss.item()} at step {step} (epoch {epoch}); {kept}. "
                                          "Lower lr (or set grad_clip) and rerun with resume=True.")
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss_total.backward()
             if cfg.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
@@ -313,10 +358,13 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
             break
         tv = time.monotonic()
         eval_model = ema.module if ema is not None else model
+        extra = {}
+        if blind:  # how far the sigma estimate is off on training crops (mean |log ratio|)
+            extra = {"estimator_loss": float(np.mean(est_losses))}
         val = validate(eval_model, val_arrays, cfg.presets, device, loss_fn)
         val_s = time.monotonic() - tv
         history.append({"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)),
-                        **val, "minutes": elapsed_min()})
+                        **val, **extra, "minutes": elapsed_min()})
         bar.set_postfix(val_psnr=f"{val['val_psnr_db']:.2f}")
         score = -val["val_loss"] if cfg.select_on == "val_loss" else val["val_psnr_db"]
         if score is not None and score > best:

@@ -53,11 +53,25 @@ def faithful_config(P: dict) -> TrainConfig:
                        val_max_frames=P["val_max_frames"], device=P["device"], seed=P["seed"])
 
 
-def ours_config(P: dict) -> TrainConfig:
-    o = P["ours"]
-    return TrainConfig(**{**o, "presets": list(P["presets"]), "train_max_frames": P["train_max_frames"],
-                          "val_max_frames": P["val_max_frames"], "device": P["device"], "seed": P["seed"],
-                          "cosine": o.get("cosine", True)})
+def ours_config(P: dict, **changes) -> TrainConfig:
+    """Our recipe (``P["ours"]``), with ``changes`` on top (model, budget...)."""
+    o = {**P["ours"], **changes}
+    return TrainConfig(**{**o, "presets": list(o.get("presets", P["presets"])),
+                          "train_max_frames": P["train_max_frames"], "val_max_frames": P["val_max_frames"],
+                          "device": P["device"], "seed": o.get("seed", P["seed"]), "cosine": o.get("cosine", True)})
+
+
+def residual_config(P: dict) -> TrainConfig:
+    """The residual SRCNN (SRCNN's layers, same-size padding, global skip) on our recipe."""
+    return ours_config(P, **P["residual_srcnn"])
+
+
+def per_preset_config(P: dict, preset: str) -> TrainConfig:
+    """Our model told the blur (``fixed_sigma``), trained on one preset's Set B only, our recipe otherwise."""
+    p = get_preset(preset)
+    kwargs = {**P["ours"]["model_kwargs"], **P["per_preset"].get("model_kwargs", {}), "fixed_sigma": p.sigma}
+    return ours_config(P, **{**P["per_preset"], "model_kwargs": kwargs, "presets": [p.name],
+                             "blur_sampling": "sets"})
 
 
 def small_config(P: dict, preset: str) -> TrainConfig:
@@ -70,7 +84,7 @@ def small_config(P: dict, preset: str) -> TrainConfig:
 
 def run_name(cfg: TrainConfig, prefix: str = "") -> str:
     """Experiment names that encode the configuration, e.g. ``srcnn_width64`` or ``small_srcnn_width76_b``."""
-    kw = "_".join(f"{k}{v}" for k, v in sorted(cfg.model_kwargs.items()))
+    kw = "_".join(f"{k}{v}" for k, v in sorted(cfg.model_kwargs.items()) if k != "fixed_sigma")
     presets = "" if list(cfg.presets) == ["a", "b", "c"] else "_" + "".join(cfg.presets)
     return f"{prefix}{cfg.model}_{kw}{presets}"
 
@@ -92,8 +106,17 @@ def train_ours(P: dict, progress=True) -> dict:
     return train_run(ours_config(P), progress=progress, method=f"ours_{P['ours']['model']}")
 
 
+def train_residual(P: dict, progress=True) -> dict:
+    return train_run(residual_config(P), progress=progress, method="residual_srcnn")
+
+
 def train_small(P: dict, preset: str, progress=True) -> dict:
     return train_run(small_config(P, preset), prefix="small_", progress=progress, method="srcnn_small_per_blur")
+
+
+def train_per_preset(P: dict, preset: str, progress=True) -> dict:
+    return train_run(per_preset_config(P, preset), prefix="told_", progress=progress,
+                     method=f"ours_{P['ours']['model']}_told_blur")
 
 
 def methods_path() -> Path:
@@ -260,3 +283,75 @@ def pick_frames(P: dict, k: int = 1) -> list:
             seen.add(sequence_of(rel))
             picked.append(i)
     return [(test["files"][i], np.asarray(test["sharp"][i])) for i in picked[:k]]
+
+
+# --- 04: robustness to the blur actually met ----------------------------------------------------
+
+def sweep_path() -> Path:
+    return paths.reports_dir() / "sigma_sweep.json"
+
+
+def sigma_sweep(P: dict, metrics: dict | None = None, progress=True) -> dict:
+    """PSNR against sigma on the test frames, each blurred with the Q8 Gaussian of that sigma (kernel
+    ``kernel_size_for_sigma``, uint8 like Set B): doing nothing, the Wiener filter told the true kernel
+    (balance tuned on validation frames per sigma), the Wiener filter assuming the nearest preset's
+    kernel (with that preset's tuned balance) and every blind learned model (one checkpoint for all
+    presets). Writes reports/sigma_sweep.json."""
+    from .blur import blur_uint8, kernel_size_for_sigma
+    from .metrics import psnr_db, summarize, wiener_deblur
+
+    metrics = metrics or load_metrics()
+    processed = paths.processed_dir()
+    n_test = P["sweep_max_frames"] or P["test_max_frames"]
+    test = load_cached(processed, "test", P["presets"], n_test)
+    val = load_cached(processed, "val", P["presets"], P["tune_max_frames"])
+    sharp, val_sharp = np.asarray(test["sharp"]), np.asarray(val["sharp"])
+    presets = [get_preset(p) for p in metrics["presets"]]
+    balances = metrics["method_info"].get("wiener", {}).get("balance", {})
+    device = pick_device(P["device"])
+    models = {}
+    for name, entry in metrics["method_info"].items():
+        ckpts = set(entry.get("checkpoint", {}).values())
+        if entry.get("kind") == "learned" and len(ckpts) == 1 and len(entry["checkpoint"]) == len(presets):
+            models[name] = model_from_checkpoint(next(iter(ckpts)), device)[0]
+    rows = []
+    for sigma in tqdm(P["sweep_sigmas"], desc="04 sigma sweep", disable=not progress):
+        blur = (kernel_size_for_sigma(sigma), float(sigma))
+        blurred = np.stack([blur_uint8(s, blur) for s in sharp])
+        nearest = min(presets, key=lambda p: abs(p.sigma - sigma))
+        best_bal, _ = tune_classical("wiener", [blur_uint8(s, blur) for s in val_sharp], val_sharp, blur,
+                                     P["wiener_balances"])
+        outputs = {
+            IDENTITY: blurred,
+            "wiener_true_kernel": np.stack([wiener_deblur(b, blur, best_bal) for b in blurred]),
+            "wiener_nearest_preset": np.stack([wiener_deblur(b, nearest, balances.get(nearest.name, best_bal))
+                                               for b in blurred]),
+        }
+        for name, model in models.items():
+            outputs[name] = predict_uint8(model, blurred, device)
+        row = {"sigma": float(sigma), "kernel_size": blur[0], "nearest_preset": nearest.name,
+               "wiener_true_balance": best_bal}
+        for name, out in outputs.items():
+            row[name] = summarize([psnr_db(s, o) for s, o in zip(sharp, out)])["psnr_db"]
+        rows.append(row)
+    result = {"frames": len(sharp), "methods": [IDENTITY, "wiener_true_kernel", "wiener_nearest_preset", *models],
+              "rows": rows}
+    write_json_atomic(sweep_path(), _json_safe(result))
+    return result
+
+
+def grade_checkpoint(P: dict, checkpoint, presets=None) -> dict:
+    """Course PSNR (uint8, per image then mean) and SSIM of one checkpoint on the test split, per preset,
+    without writing PNGs (lossless, so the numbers equal evaluate()'s)."""
+    from .metrics import psnr_db, ssim, summarize
+
+    presets = [get_preset(p).name for p in (presets or P["presets"])]
+    test = load_cached(paths.processed_dir(), "test", presets, P["test_max_frames"])
+    device = pick_device(P["device"])
+    model, _ = model_from_checkpoint(checkpoint, device)
+    sharp = np.asarray(test["sharp"])
+    out = {}
+    for p in presets:
+        pred = predict_uint8(model, np.asarray(test[p]), device)
+        out[p] = summarize([psnr_db(s, q) for s, q in zip(sharp, pred)], [ssim(s, q) for s, q in zip(sharp, pred)])
+    return out

@@ -124,3 +124,25 @@ def test_a_fresh_run_sets_the_previous_one_aside_instead_of_overwriting_it(proce
     kept = list((tmp_path / "run").glob("replaced-*/best.pt"))
     assert len(kept) == 1
     assert all(torch.equal(first["weights"][k], v) for k, v in load_checkpoint(kept[0])["weights"].items())
+
+
+def blind_tiny(**kw):
+    return tiny(**{"model": "blind_wiener", "model_kwargs": {"width": 8, "blocks": 1, "est_tile": 64},
+                   "blur_sampling": "continuum", "estimator_batch": 2, "loss": "charbonnier", **kw})
+
+
+def test_blind_model_on_the_continuum_trains_and_resumes_bit_for_bit(processed, tmp_path):
+    straight = train(blind_tiny(epochs=3, ema_decay=0.9), processed, tmp_path / "a", progress=False)
+    assert all("estimator_loss" in h for h in straight["history"])
+    train(blind_tiny(epochs=1, ema_decay=0.9), processed, tmp_path / "b", progress=False)
+    train(blind_tiny(epochs=3, ema_decay=0.9, resume=True), processed, tmp_path / "b", progress=False)
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    for k in a["weights"]:
+        assert torch.equal(a["weights"][k], b["weights"][k]), k
+    model, _ = model_from_checkpoint(tmp_path / "a" / "best.pt")
+    assert model(torch.rand(1, 3, 40, 40)).shape == (1, 3, 40, 40)
+
+
+def test_continuum_needs_crops():
+    with pytest.raises(ValueError, match="blur_sampling='continuum' trains on crops: set crop_size"):
+        tiny(blur_sampling="continuum", crop_size=None)

@@ -1,0 +1,144 @@
+"""Quality benchmark: the report's comparison on the embedded test split, the seeds' spread, an ablation.
+
+    python benchmarks/quality.py                 # grade what notebooks 02/03 trained (trains first if nothing is)
+    python benchmarks/quality.py --train         # retrain 02's models with the parameter set, then grade
+    python benchmarks/quality.py --seeds 0 1 2   # also: train ours once per seed, state the spread per preset
+    python benchmarks/quality.py --ablation      # also: one change at a time, each trained --ablation-minutes
+    ... --json PATH                              # everything printed, as JSON
+
+Prints, per method and preset, the course PSNR and SSIM, the gain over doing nothing and over the
+best classical baseline (Wiener or Richardson-Lucy told the true kernel, tuned on validation).
+Runs in the work directory (the project root, or DEBLUR_WORKDIR), on the parameter set's data.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from deblur_utils import config, paths, workflow  # noqa: E402
+from deblur_utils.data import write_json_atomic  # noqa: E402
+from deblur_utils.tables import markdown_table  # noqa: E402
+
+CLASSICAL = ("wiener", "richardson_lucy")
+
+# One change at a time against ours (P["ours"]); each value is a dict of TrainConfig changes.
+ABLATIONS = {
+    "ours (as configured)": {},
+    "no CNN refiner (Wiener at the estimated sigma only)": {"model_kwargs": {"refine": False}},
+    "no no-harm gate": {"model_kwargs": {"gate": False}},
+    "trained on presets a/b/c only (Set B), no continuum": {"blur_sampling": "sets"},
+    "no sigma jitter in training": {"sigma_jitter": 0.0},
+    "MSE loss": {"loss": "mse"},
+    "L1 loss": {"loss": "l1"},
+    "plain residual ResNet (no Wiener layer), same recipe": {"model": "resnet", "model_kwargs": {"width": 32, "blocks": 4}},
+}
+
+
+def gains(metrics_methods: dict, presets) -> list[dict]:
+    ident = metrics_methods["identity"]
+    rows = []
+    for name, per in metrics_methods.items():
+        for p in presets:
+            v = per.get(p, {}).get("psnr_db")
+            if v is None:
+                continue
+            classical = [metrics_methods[c][p]["psnr_db"] for c in CLASSICAL if c in metrics_methods]
+            best_c = max(classical) if classical else None
+            rows.append({"method": name, "preset": p, "psnr_db": v, "ssim": per[p].get("ssim"),
+                         "gain_vs_identity_db": v - ident[p]["psnr_db"],
+                         "gain_vs_best_classical_db": None if best_c is None else v - best_c})
+    return rows
+
+
+def print_gains(rows, title):
+    print(f"\n## {title}\n")
+    print(markdown_table(["method", "preset", "PSNR (dB)", "SSIM", "vs doing nothing", "vs best classical"],
+                         [[r["method"], r["preset"], f"{r['psnr_db']:.2f}", f"{r['ssim']:.4f}",
+                           f"{r['gain_vs_identity_db']:+.2f}",
+                           "" if r["gain_vs_best_classical_db"] is None else f"{r['gain_vs_best_classical_db']:+.2f}"]
+                          for r in rows]))
+
+
+def train_variant(P, name, changes, seed=None, minutes=None, progress=False):
+    kw = dict(changes)
+    if "model_kwargs" in kw and kw.get("model", P["ours"]["model"]) == P["ours"]["model"]:
+        kw["model_kwargs"] = {**P["ours"]["model_kwargs"], **kw["model_kwargs"]}
+    if seed is not None:
+        kw["seed"] = seed
+    if minutes is not None:
+        kw["max_minutes"] = minutes
+    cfg = workflow.ours_config(P, **kw)
+    run_dir = paths.runs_dir() / "benchmarks" / name
+    summary = workflow.train(cfg, paths.processed_dir(), run_dir, progress=progress)
+    return summary, run_dir / "best.pt"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--param-set", default="default")
+    ap.add_argument("--train", action="store_true", help="retrain notebook 02's models before grading")
+    ap.add_argument("--seeds", type=int, nargs="*", default=[], help="train ours once per seed; report the spread")
+    ap.add_argument("--ablation", action="store_true")
+    ap.add_argument("--ablation-minutes", type=float, default=None,
+                    help="training budget per ablation variant (default: ours' max_minutes)")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    P = config.load_params(args.param_set)
+    progress = not args.no_progress
+    out = {"param_set": P["param_set"], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+    if not (paths.processed_dir() / "splits.json").exists():
+        workflow.prepare(P, progress=progress)
+    if args.train or not workflow.learned_methods(P):
+        for step in (workflow.train_faithful, workflow.train_residual, workflow.train_ours):
+            step(P, progress=progress)
+    metrics = workflow.evaluate(P, progress=progress)
+    presets = metrics["presets"]
+    out["comparison"] = gains(metrics["methods"], presets)
+    out["best_method"], out["best_checkpoint"] = metrics["best_method"], metrics["best_checkpoint"]
+    print_gains(out["comparison"], f"test split, {metrics['test_frames']} frames per preset "
+                                   f"(best learned: {metrics['best_method']})")
+
+    if args.seeds:
+        per_seed = {}
+        for seed in args.seeds:
+            summary, ckpt = train_variant(P, f"seed{seed}", {}, seed=seed, progress=progress)
+            per_seed[seed] = {p: r["psnr_db"] for p, r in workflow.grade_checkpoint(P, ckpt).items()}
+            per_seed[seed]["train_minutes"] = summary["minutes"]
+        spread = {p: max(s[p] for s in per_seed.values()) - min(s[p] for s in per_seed.values()) for p in presets}
+        out["seeds"] = {"psnr_db": per_seed, "spread_db": spread}
+        print("\n## seeds (ours, test PSNR dB)\n")
+        print(markdown_table(["seed"] + presets + ["minutes"],
+                             [[s] + [f"{v[p]:.2f}" for p in presets] + [f"{v['train_minutes']:.1f}"]
+                              for s, v in per_seed.items()] +
+                             [["spread (max - min)"] + [f"{spread[p]:.2f}" for p in presets] + [""]]))
+
+    if args.ablation:
+        ident = metrics["methods"]["identity"]
+        rows = {}
+        for i, (name, changes) in enumerate(ABLATIONS.items()):
+            summary, ckpt = train_variant(P, f"ablation{i}", changes, minutes=args.ablation_minutes, progress=progress)
+            graded = workflow.grade_checkpoint(P, ckpt)
+            rows[name] = {"changes": changes, "parameters": summary["parameters"], "minutes": summary["minutes"],
+                          **{p: graded[p]["psnr_db"] for p in presets}}
+        ref = rows["ours (as configured)"]
+        out["ablation"] = rows
+        print("\n## ablation (test PSNR dB; in brackets: change against ours as configured)\n")
+        print(markdown_table(["variant"] + presets + ["parameters"],
+                             [["doing nothing"] + [f"{ident[p]['psnr_db']:.2f}" for p in presets] + [""]] +
+                             [[n] + [f"{r[p]:.2f} ({r[p] - ref[p]:+.2f})" for p in presets] + [f"{r['parameters']:,}"]
+                              for n, r in rows.items()]))
+    if args.json:
+        write_json_atomic(args.json, workflow._json_safe(out))
+        print(f"\nwritten to {args.json}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

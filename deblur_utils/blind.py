@@ -1,0 +1,180 @@
+"""The blind Wiener network: estimate the blur, deconvolve it, then let a CNN clean up.
+
+Not told which blur it sees, the model works in three steps:
+
+1. **Estimate sigma** (``SpectralSigma``): the image's radially averaged log power
+   spectrum (a Gaussian blur bends it down as exp(-4 pi^2 sigma^2 f^2); uint8 rounding
+   adds a flat floor) goes through a small MLP that returns sigma. Trained on a
+   continuum of blurs with its own loss (|log sigma_hat - log sigma|).
+2. **Deconvolve** (``WienerLayer``): a Wiener filter with the Q8 kernel's exact
+   transfer function (``blur_torch.otf_q8``) and a Laplacian regulariser whose
+   strength is learned per sigma on a fine grid; three copies at sigma_hat * (1 - spread),
+   sigma_hat and sigma_hat * (1 + spread), so the CNN can correct an estimate that is off.
+   Frames are reflection-padded first, as the blur itself was (reflect-101).
+3. **Refine** (a residual ResNet): from the input, the three deconvolutions and a
+   sigma map, predict what the middle deconvolution still gets wrong (ringing, lost
+   edges, amplified rounding noise).
+
+**No harm to sharp-enough input.** Preset a (3x3, sigma 0.3) changes a frame by at
+most a grey level at strong edges. The spectrum cannot tell it apart from sigma 0.4-0.5
+on a photo with soft texture (measured: preset-a test frames are estimated at 0.30-0.46),
+while deconvolving a preset-a frame with sigma 0.35 instead of 0.3 costs ~15 dB. So below
+``gate_lo`` the output is the plain Wiener deconvolution for the smallest preset's kernel
+(``floor_sigma``, 0.3: exactly right for preset a, nearly nothing for anything sharper),
+blending linearly into the full model's output between ``gate_lo`` and
+``gate_lo + gate_width``. The price: blurs of sigma 0.3-0.45 are deblurred as if they were
+preset a.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .blur_torch import otf_q8
+
+SIGMA_GRID = np.round(np.arange(0.15, 3.0001, 0.025), 4)  # the Wiener layer's sigmas; the estimate is clamped here
+GRID_STEP = 0.025
+
+
+class SpectralSigma(nn.Module):
+    """sigma_hat (B,) from the radially binned log power spectrum (``bins`` rings up to the corner frequency).
+
+    It trains on square crops of side ``tile``; a larger image is cut into tiles of that size
+    (overlapping by half) and the estimate is the median over tiles, so the window and the
+    spectral resolution at test time are those it learned on.
+    """
+
+    def __init__(self, bins: int = 64, hidden: int = 64, tile: int = 192):
+        super().__init__()
+        self.bins, self.tile = bins, tile
+        self.mlp = nn.Sequential(nn.Linear(bins, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden),
+                                 nn.ReLU(inplace=True), nn.Linear(hidden, 1))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        g = x - x.mean((2, 3), keepdim=True)
+        win = torch.hann_window(h, periodic=False, device=x.device)[:, None] * \
+            torch.hann_window(w, periodic=False, device=x.device)[None]
+        power = (torch.fft.rfft2(g * win).abs() ** 2).mean(1) / (win ** 2).sum()
+        fy = torch.fft.fftfreq(h, device=x.device)[:, None]
+        fx = torch.fft.rfftfreq(w, device=x.device)[None]
+        ring = (torch.sqrt(fy ** 2 + fx ** 2) / math.sqrt(0.5) * self.bins).long().clamp(max=self.bins - 1).flatten()
+        sums = torch.zeros(b, self.bins, device=x.device).index_add_(1, ring, power.flatten(1))
+        count = torch.zeros(self.bins, device=x.device).index_add_(0, ring, torch.ones_like(ring, dtype=x.dtype))
+        return torch.log10(sums / count.clamp(min=1) + 1e-12) + 8.0  # ~centred: the rounding floor is ~1e-6
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        t = self.tile
+        if h <= t and w <= t or h < t or w < t:
+            return self.mlp(self.features(x))[:, 0].exp()
+        ys = sorted({min(y, h - t) for y in range(0, h - t // 2, t // 2)})
+        xs = sorted({min(x_, w - t) for x_ in range(0, w - t // 2, t // 2)})
+        tiles = torch.stack([x[..., y:y + t, x_:x_ + t] for y in ys for x_ in xs], 1).reshape(-1, c, t, t)
+        log_sigma = self.mlp(self.features(tiles))[:, 0].reshape(b, -1)
+        return log_sigma.median(1).values.exp()
+
+
+class WienerLayer(nn.Module):
+    """Per-image Wiener deconvolution with the Q8 Gaussian at any sigma of ``SIGMA_GRID`` (linear
+    interpolation between grid filters) and a learned regularisation strength per grid sigma."""
+
+    def __init__(self, pad: int = 16, balance: float = 1e-4):
+        super().__init__()
+        self.pad = pad
+        self.register_buffer("grid", torch.tensor(SIGMA_GRID, dtype=torch.float32))
+        self.log_balance = nn.Parameter(torch.full((len(SIGMA_GRID),), math.log(balance)))
+        self._otf: dict = {}
+
+    def _otfs(self, n: int, half: bool, device) -> torch.Tensor:
+        key = (n, half, str(device))
+        if key not in self._otf:
+            f = np.fft.rfftfreq(n) if half else np.fft.fftfreq(n)
+            self._otf[key] = torch.tensor(np.stack([otf_q8(s, f) for s in SIGMA_GRID]), dtype=torch.float32,
+                                          device=device)
+        return self._otf[key]
+
+    def forward(self, x: torch.Tensor, sigmas: list) -> list:
+        """Deconvolve ``x`` (B, C, H, W) once per entry of ``sigmas`` (each a (B,) tensor)."""
+        _, _, h, w = x.shape
+        m = min(self.pad, h - 1, w - 1)
+        xp = F.pad(x, (m, m, m, m), mode="reflect") if m else x
+        hp, wp = xp.shape[-2:]
+        gy, gx = self._otfs(hp, False, x.device), self._otfs(wp, True, x.device)
+        fy = torch.fft.fftfreq(hp, device=x.device)[:, None]
+        fx = torch.fft.rfftfreq(wp, device=x.device)[None]
+        lap2 = (4 - 2 * torch.cos(2 * math.pi * fy) - 2 * torch.cos(2 * math.pi * fx)) ** 2
+        spectrum = torch.fft.rfft2(xp)
+        balance = self.log_balance.exp()
+        out = []
+        for sigma in sigmas:
+            pos = (sigma.clamp(float(SIGMA_GRID[0]), float(SIGMA_GRID[-1])) - float(SIGMA_GRID[0])) / GRID_STEP
+            lo = pos.floor().long().clamp(max=len(SIGMA_GRID) - 2)
+            t = (pos - lo)[:, None, None]
+            filt = 0.0
+            for idx, wt in ((lo, 1 - t), (lo + 1, t)):  # the two grid filters around each image's sigma
+                g = gy[idx][:, :, None] * gx[idx][:, None, :]
+                filt = filt + wt * g / (g * g + balance[idx][:, None, None] * lap2)
+            y = torch.fft.irfft2(spectrum * filt[:, None], s=(hp, wp))
+            out.append(y[..., m:m + h, m:m + w])
+        return out
+
+
+class BlindWienerNet(nn.Module):
+    """Blind deblurring: ``SpectralSigma`` -> ``WienerLayer`` (3 sigmas) -> residual ResNet refiner -> gate.
+
+    ``forward(x)`` estimates sigma itself; ``forward(x, sigma=...)`` (training) uses the given one.
+    ``fixed_sigma`` makes a non-blind model that is told the blur (notebook 03's per-preset models);
+    ``refine=False`` and ``gate=False`` switch off the CNN and the no-harm gate (ablations).
+    """
+
+    def __init__(self, width: int = 32, blocks: int = 4, spread: float = 0.15, est_hidden: int = 64,
+                 gate_lo: float = 0.45, gate_width: float = 0.15, floor_sigma: float = 0.3, refine: bool = True,
+                 gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192):
+        super().__init__()
+        if fixed_sigma is not None and not (isinstance(fixed_sigma, (int, float)) and fixed_sigma > 0):
+            raise ValueError(f"fixed_sigma must be a positive number (pixels) or null, got {fixed_sigma!r}")
+        self.fixed_sigma, self.use_gate = fixed_sigma, gate and fixed_sigma is None
+        from .models import ResBlock  # models imports this module at its end
+
+        self.estimator = SpectralSigma(hidden=est_hidden, tile=est_tile)
+        self.wiener = WienerLayer()
+        self.spread, self.refine = spread, refine
+        self.gate_lo, self.gate_width, self.floor_sigma = float(gate_lo), float(gate_width), float(floor_sigma)
+        if refine:
+            self.head = nn.Conv2d(3 * 4 + 1, width, 3, padding=1)
+            self.blocks = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
+            self.tail = nn.Conv2d(width, 3, 3, padding=1)
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
+
+    @property
+    def blind(self) -> bool:
+        return self.fixed_sigma is None
+
+    def gate(self, sigma: torch.Tensor) -> torch.Tensor:
+        if not self.use_gate:
+            return torch.ones_like(sigma)
+        return ((sigma - self.gate_lo) / self.gate_width).clamp(0, 1)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+        if sigma is None:
+            sigma = (self.estimator(x) if self.fixed_sigma is None
+                     else torch.full((len(x),), float(self.fixed_sigma), device=x.device))
+        sigma = sigma.to(x.dtype)
+        sigmas = [sigma * (1 - self.spread), sigma, sigma * (1 + self.spread)]
+        if self.use_gate:
+            sigmas.append(torch.full_like(sigma, self.floor_sigma))
+        lo, mid, hi, *floor = self.wiener(x, sigmas)
+        y = mid
+        if self.refine:
+            smap = sigma[:, None, None, None].expand(-1, 1, *x.shape[-2:])
+            y = mid + self.tail(self.blocks(self.head(torch.cat([x, lo, mid, hi, smap], 1))))
+        if not self.use_gate:
+            return y
+        return floor[0] + self.gate(sigma)[:, None, None, None] * (y - floor[0])
+

@@ -1,0 +1,83 @@
+"""Training batches blurred on the fly: random crops of Set A, each with its own Gaussian.
+
+``ContinuumCrops`` draws, per image, a sigma (one of the course presets with probability
+``preset_fraction``, else uniform in ``sigma_range``; kernel size ``kernel_size_for_sigma``),
+cuts a crop with enough real context around it (reflect-101 at frame borders, as the
+blur itself uses) and blurs it on the training device with ``blur_torch.blur_valid_q8``:
+bit-identical to saving the blurred frame as a PNG and cropping it, so the model learns
+on exactly what it is graded on. Nothing is decoded per step (the frames come from the
+uint8 cache) and every batch is a pure function of (seed, step), so a resumed run sees
+the same batches as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .blur import PRESETS
+from .blur_torch import blur_valid_q8, margin_for
+
+PRESET_SIGMAS = tuple(p.sigma for p in PRESETS.values())
+
+
+def reflect101(idx: np.ndarray, n: int) -> np.ndarray:
+    """Indices folded into 0..n-1 the way OpenCV's reflect-101 border does (-1 -> 1, n -> n-2)."""
+    period = 2 * n - 2
+    idx = np.abs(idx) % period
+    return np.where(idx >= n, period - idx, idx)
+
+
+class ContinuumCrops:
+    """Batches (blurred, sharp, sigma) of ``crop`` x ``crop`` patches from uint8 frames (N, H, W, 3)."""
+
+    def __init__(self, sharp_frames, crop: int, sigma_range=(0.25, 2.4), preset_fraction: float = 0.3,
+                 seed: int = 0, augment: bool = True):
+        self.frames = sharp_frames
+        n, h, w = sharp_frames.shape[:3]
+        if crop > h or crop > w:
+            raise ValueError(f"crop_size {crop} is larger than the {h}x{w} frames: use at most {min(h, w)}")
+        lo, hi = sigma_range
+        if not 0 < lo <= hi:
+            raise ValueError(f"sigma_range must be [low, high] with 0 < low <= high (pixels), got {list(sigma_range)}")
+        if not 0 <= preset_fraction <= 1:
+            raise ValueError(f"preset_fraction must be in [0, 1], got {preset_fraction!r}")
+        self.crop, self.sigma_range, self.preset_fraction = crop, (lo, hi), preset_fraction
+        self.seed, self.augment = seed, augment
+
+    def sigmas(self, gen: torch.Generator, n: int) -> np.ndarray:
+        lo, hi = self.sigma_range
+        u = lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64)
+        pick = torch.randint(0, len(PRESET_SIGMAS), (n,), generator=gen)
+        use_preset = torch.rand(n, generator=gen) < self.preset_fraction
+        return np.where(use_preset.numpy(), np.array(PRESET_SIGMAS)[pick.numpy()], u.numpy())
+
+    def plan(self, step: int, batch_size: int, crop: int, stream: int = 0) -> dict:
+        """What batch ``step`` holds: frame index, crop corner, sigma and flips per image (deterministic)."""
+        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + step) * 8 + stream)
+        n, h, w = self.frames.shape[:3]
+        return {"sigma": self.sigmas(gen, batch_size),
+                "frame": torch.randint(0, n, (batch_size,), generator=gen).numpy(),
+                "y": torch.randint(0, h - crop + 1, (batch_size,), generator=gen).numpy(),
+                "x": torch.randint(0, w - crop + 1, (batch_size,), generator=gen).numpy(),
+                "flips": (torch.rand(batch_size, 2, generator=gen) < 0.5).numpy() & self.augment}
+
+    def batch(self, step: int, batch_size: int, device, crop: int | None = None, stream: int = 0):
+        """The batch for ``step`` (deterministic): float tensors in [0, 1] on ``device`` and sigmas (B,).
+        ``stream`` gives independent batches for the same step (the estimator's uses 1)."""
+        crop = crop or self.crop
+        plan = self.plan(step, batch_size, crop, stream)
+        sig, flips = plan["sigma"], plan["flips"]
+        h, w = self.frames.shape[1:3]
+        r = margin_for(sig)
+        span = np.arange(-r, crop + r)
+        crops = np.stack([self.frames[i][np.ix_(reflect101(y + span, h), reflect101(x + span, w))]
+                          for i, y, x in zip(plan["frame"], plan["y"], plan["x"])])
+        big = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2)
+        blurred = blur_valid_q8(big, sig)
+        sharp = big[..., r:r + crop, r:r + crop].float()
+        if flips.any():  # the same flips for the pair
+            for k, dims in ((0, (-1,)), (1, (-2,))):
+                sel = torch.from_numpy(flips[:, k]).to(device)
+                blurred = torch.where(sel[:, None, None, None], blurred.flip(dims), blurred)
+                sharp = torch.where(sel[:, None, None, None], sharp.flip(dims), sharp)
+        return blurred / 255.0, sharp / 255.0, torch.tensor(sig, dtype=torch.float32, device=device)

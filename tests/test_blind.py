@@ -1,0 +1,101 @@
+"""The on-device blur, the continuum sampler and the blind Wiener network."""
+import numpy as np
+import pytest
+import torch
+
+from deblur_utils.blind import BlindWienerNet, SpectralSigma, WienerLayer
+from deblur_utils.blur import blur_uint8, gaussian_kernel_q8, kernel_size_for_sigma
+from deblur_utils.blur_torch import blur_valid_q8, margin_for, otf_q8
+from deblur_utils.metrics import psnr_db
+from deblur_utils.models import build_model
+from deblur_utils.sampling import ContinuumCrops, reflect101
+
+from helpers import natural_like
+
+
+def test_reflect101_is_numpys_reflect():
+    idx = np.arange(-5, 15)
+    ref = np.pad(np.arange(8), 7, mode="reflect")[idx + 7]
+    assert (reflect101(idx, 8) == ref).all()
+
+
+@pytest.mark.parametrize("sigmas", [[0.3], [1.0], [1.6], [0.55, 2.0, 1.23]])
+def test_device_blur_is_bit_exact_with_blur_uint8(rng, sigmas):
+    imgs = [natural_like(rng, 40, 52) for _ in sigmas]
+    r = margin_for(sigmas)
+    batch = torch.from_numpy(np.stack([np.pad(im, ((r, r), (r, r), (0, 0)), mode="reflect") for im in imgs]))
+    out = blur_valid_q8(batch.permute(0, 3, 1, 2), sigmas).permute(0, 2, 3, 1).to(torch.uint8).numpy()
+    for o, im, s in zip(out, imgs, sigmas):
+        assert np.array_equal(o, blur_uint8(im, (kernel_size_for_sigma(s), s)))
+
+
+def test_otf_is_the_kernels_fourier_transform():
+    k = kernel_size_for_sigma(1.3)
+    taps = np.zeros(32)
+    q = gaussian_kernel_q8(k, 1.3) / 256
+    taps[:k] = q
+    taps = np.roll(taps, -(k // 2))
+    assert np.allclose(np.fft.rfft(taps).real, otf_q8(1.3, np.fft.rfftfreq(32)), atol=1e-12)
+
+
+def test_continuum_crops_equal_crops_of_the_blurred_frame(rng):
+    frames = np.stack([natural_like(rng, 48, 64) for _ in range(3)])
+    cc = ContinuumCrops(frames, 24, sigma_range=(0.4, 2.2), preset_fraction=0.5, seed=3, augment=False)
+    blurred, sharp, sig = cc.batch(7, 6, "cpu")
+    plan = cc.plan(7, 6, 24)
+    for i in range(6):
+        f, y, x, s = plan["frame"][i], plan["y"][i], plan["x"][i], plan["sigma"][i]
+        full = blur_uint8(frames[f], (kernel_size_for_sigma(s), s))
+        got = (blurred[i] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        assert np.array_equal(got, full[y:y + 24, x:x + 24])
+        assert np.array_equal((sharp[i] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy(),
+                              frames[f][y:y + 24, x:x + 24])
+        assert sig[i].item() == pytest.approx(s)
+    again = cc.batch(7, 6, "cpu")  # a pure function of (seed, step): resume sees the same batches
+    assert torch.equal(again[0], blurred)
+    assert not torch.equal(cc.batch(8, 6, "cpu")[0], blurred)
+
+
+def test_continuum_refuses_bad_settings(rng):
+    frames = np.stack([natural_like(rng, 48, 64)])
+    with pytest.raises(ValueError, match="crop_size 80 is larger"):
+        ContinuumCrops(frames, 80)
+    with pytest.raises(ValueError, match="sigma_range"):
+        ContinuumCrops(frames, 16, sigma_range=(2.0, 1.0))
+
+
+def _to_t(img):
+    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+
+
+def _to_u8(t):
+    return t[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+def test_wiener_layer_with_the_true_sigma_deblurs(rng):
+    sharp = natural_like(rng, 64, 96)
+    blurred = blur_uint8(sharp, "b")
+    out = WienerLayer()(_to_t(blurred), [torch.tensor([1.0])])[0]
+    assert psnr_db(sharp, _to_u8(out)) > psnr_db(sharp, blurred) + 3
+
+
+def test_gate_falls_back_to_the_smallest_presets_deconvolution(rng):
+    model = BlindWienerNet(width=8, blocks=1).eval()
+    x = _to_t(blur_uint8(natural_like(rng, 32, 48), "a"))
+    with torch.no_grad():
+        low = model(x, sigma=torch.tensor([0.35]))
+        floor = model.wiener(x, [torch.tensor([0.3])])[0]
+        assert torch.equal(low, floor)
+        assert model.gate(torch.tensor([0.35, 0.5, 0.9])).tolist() == pytest.approx([0.0, 1 / 3, 1.0])
+
+
+def test_blind_model_runs_blind_and_told(rng):
+    x = _to_t(natural_like(rng, 40, 56))
+    blind = build_model("blind_wiener", width=8, blocks=1)
+    assert blind.blind and blind(x).shape == x.shape
+    sigma = SpectralSigma()(x)
+    assert sigma.shape == (1,) and sigma.item() > 0
+    told = build_model("blind_wiener", width=8, blocks=1, fixed_sigma=1.0)
+    assert not told.blind and told(x).shape == x.shape
+    with pytest.raises(ValueError, match="fixed_sigma"):
+        build_model("blind_wiener", fixed_sigma=-1)
