@@ -134,11 +134,16 @@ class BlindWienerNet(nn.Module):
 
     def __init__(self, width: int = 32, blocks: int = 4, spread: float = 0.15, est_hidden: int = 64,
                  gate_lo: float = 0.45, gate_width: float = 0.15, floor_sigma: float = 0.3, refine: bool = True,
-                 gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192):
+                 gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192,
+                 refine_on: str = "rgb"):
         super().__init__()
         if fixed_sigma is not None and not (isinstance(fixed_sigma, (int, float)) and fixed_sigma > 0):
             raise ValueError(f"fixed_sigma must be a positive number (pixels) or null, got {fixed_sigma!r}")
         self.fixed_sigma, self.use_gate = fixed_sigma, gate and fixed_sigma is None
+        if refine_on not in ("rgb", "luma"):
+            raise ValueError(f"refine_on must be 'rgb' or 'luma' (one correction for all channels), got {refine_on!r}")
+        self.luma = refine_on == "luma"
+        ch = 1 if self.luma else 3
         from .models import ResBlock  # models imports this module at its end
 
         self.estimator = SpectralSigma(hidden=est_hidden, tile=est_tile)
@@ -146,9 +151,9 @@ class BlindWienerNet(nn.Module):
         self.spread, self.refine = spread, refine
         self.gate_lo, self.gate_width, self.floor_sigma = float(gate_lo), float(gate_width), float(floor_sigma)
         if refine:
-            self.head = nn.Conv2d(3 * 4 + 1, width, 3, padding=1)
+            self.head = nn.Conv2d(ch * 4 + 1, width, 3, padding=1)
             self.blocks = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
-            self.tail = nn.Conv2d(width, 3, 3, padding=1)
+            self.tail = nn.Conv2d(width, ch, 3, padding=1)
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
 
@@ -173,7 +178,11 @@ class BlindWienerNet(nn.Module):
         y = mid
         if self.refine:
             smap = sigma[:, None, None, None].expand(-1, 1, *x.shape[-2:])
-            y = mid + self.tail(self.blocks(self.head(torch.cat([x, lo, mid, hi, smap], 1))))
+            inputs = [x, lo, mid, hi]
+            if self.luma:  # Rec. 601 luma in, one correction added to R, G and B alike
+                w = x.new_tensor([0.299, 0.587, 0.114])[None, :, None, None]
+                inputs = [(t * w).sum(1, keepdim=True) for t in inputs]
+            y = mid + self.tail(self.blocks(self.head(torch.cat([*inputs, smap], 1))))
         if not self.use_gate:
             return y
         return floor[0] + self.gate(sigma)[:, None, None, None] * (y - floor[0])

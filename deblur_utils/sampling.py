@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .blur import PRESETS
 from .blur_torch import blur_valid_q8, margin_for
@@ -61,18 +62,28 @@ class ContinuumCrops:
                 "x": torch.randint(0, w - crop + 1, (batch_size,), generator=gen).numpy(),
                 "flips": (torch.rand(batch_size, 2, generator=gen) < 0.5).numpy() & self.augment}
 
-    def batch(self, step: int, batch_size: int, device, crop: int | None = None, stream: int = 0):
+    def batch(self, step: int, batch_size: int, device, crop: int | None = None, stream: int = 0,
+              vary_content: bool = False):
         """The batch for ``step`` (deterministic): float tensors in [0, 1] on ``device`` and sigmas (B,).
-        ``stream`` gives independent batches for the same step (the estimator's uses 1)."""
+        ``stream`` gives independent batches for the same step (the estimator's uses 1).
+
+        ``vary_content`` widens the range of content the few training photos offer (for the sigma
+        estimator, whose enemy is a photo whose own spectrum looks blurred): each sharp crop is first
+        zoomed out by up to 2x (antialiased, so finer detail per pixel) and its contrast scaled by
+        0.5-1.35, both rounded back to whole grey levels before the blur.
+        """
         crop = crop or self.crop
         plan = self.plan(step, batch_size, crop, stream)
         sig, flips = plan["sigma"], plan["flips"]
         h, w = self.frames.shape[1:3]
         r = margin_for(sig)
         span = np.arange(-r, crop + r)
-        crops = np.stack([self.frames[i][np.ix_(reflect101(y + span, h), reflect101(x + span, w))]
-                          for i, y, x in zip(plan["frame"], plan["y"], plan["x"])])
-        big = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2)
+        if vary_content:
+            big = self._varied(step, stream, plan, crop + 2 * r, device)
+        else:
+            crops = np.stack([self.frames[i][np.ix_(reflect101(y + span, h), reflect101(x + span, w))]
+                              for i, y, x in zip(plan["frame"], plan["y"], plan["x"])])
+            big = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2)
         blurred = blur_valid_q8(big, sig)
         sharp = big[..., r:r + crop, r:r + crop].float()
         if flips.any():  # the same flips for the pair
@@ -81,3 +92,21 @@ class ContinuumCrops:
                 blurred = torch.where(sel[:, None, None, None], blurred.flip(dims), blurred)
                 sharp = torch.where(sel[:, None, None, None], sharp.flip(dims), sharp)
         return blurred / 255.0, sharp / 255.0, torch.tensor(sig, dtype=torch.float32, device=device)
+
+    def _varied(self, step, stream, plan, side, device) -> torch.Tensor:
+        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + step) * 8 + stream + 4)
+        h, w = self.frames.shape[1:3]
+        out = []
+        for i in plan["frame"]:
+            zoom = 1 + (min(2.0, min(h, w) / side) - 1) * float(torch.rand((), generator=gen))
+            src = min(h, w, int(round(side * zoom)))
+            y = int(torch.randint(0, h - src + 1, (), generator=gen))
+            x = int(torch.randint(0, w - src + 1, (), generator=gen))
+            gain = float(torch.empty(()).uniform_(-0.7, 0.3, generator=gen).exp())
+            patch = torch.from_numpy(np.ascontiguousarray(self.frames[i][y:y + src, x:x + src])).to(device)
+            patch = patch.permute(2, 0, 1)[None].float()
+            if src != side:
+                patch = F.interpolate(patch, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+            mean = patch.mean()
+            out.append(((patch - mean) * gain + mean).round().clamp(0, 255)[0])
+        return torch.stack(out)

@@ -74,6 +74,7 @@ class TrainConfig:
     # it learns to live with an estimate that is off; the estimator trains on its own batch of larger crops.
     sigma_jitter: float = 0.05
     estimator_batch: int = 16  # crops of the estimator's own tile size (model_kwargs est_tile)
+    estimator_vary_content: bool = False  # zoom out and rescale contrast of the estimator's crops (sampling.py)
 
     def __post_init__(self):
         check = [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1)]
@@ -332,7 +333,8 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
                 loss = loss_fn(model(blurred, sigma=sigma * jitter), sharp)
                 if continuum is not None:
                     crop = min(model.estimator.tile, *train_arrays["sharp"].shape[1:3])
-                    eb, _, es = continuum.batch(step, cfg.estimator_batch, device, crop=crop, stream=1)
+                    eb, _, es = continuum.batch(step, cfg.estimator_batch, device, crop=crop, stream=1,
+                                                vary_content=cfg.estimator_vary_content)
                 else:
                     eb, es = blurred, sigma
                 est_loss = (model.estimator(eb).log() - es.log()).abs().mean()

@@ -99,3 +99,25 @@ def test_blind_model_runs_blind_and_told(rng):
     assert not told.blind and told(x).shape == x.shape
     with pytest.raises(ValueError, match="fixed_sigma"):
         build_model("blind_wiener", fixed_sigma=-1)
+
+
+def test_luma_refiner_adds_one_correction_to_every_channel(rng):
+    model = build_model("blind_wiener", width=8, blocks=1, refine_on="luma")
+    torch.nn.init.normal_(model.tail.weight, std=0.1)
+    x = _to_t(blur_uint8(natural_like(rng, 32, 48), "b"))
+    with torch.no_grad():
+        mid = model.wiener(x, [torch.tensor([1.0])])[0]
+        d = model(x, sigma=torch.tensor([1.0])) - mid
+    assert torch.allclose(d[:, 0], d[:, 1], atol=1e-6) and torch.allclose(d[:, 1], d[:, 2], atol=1e-6)
+    assert d.abs().max() > 1e-3
+    with pytest.raises(ValueError, match="refine_on"):
+        build_model("blind_wiener", refine_on="yuv")
+
+
+def test_varied_content_batches_are_deterministic_whole_grey_levels(rng):
+    frames = np.stack([natural_like(rng, 64, 80) for _ in range(2)])
+    cc = ContinuumCrops(frames, 24, seed=1)
+    blurred, sharp, sig = cc.batch(5, 3, "cpu", crop=40, stream=1, vary_content=True)
+    assert blurred.shape == sharp.shape == (3, 3, 40, 40) and sig.shape == (3,)
+    assert torch.equal((sharp * 255).round(), sharp * 255) or torch.allclose((sharp * 255).round(), sharp * 255)
+    assert torch.equal(cc.batch(5, 3, "cpu", crop=40, stream=1, vary_content=True)[0], blurred)

@@ -1,0 +1,31 @@
+"""benchmarks/quality.py end to end on the CI parameter set (tiny data, seconds of training)."""
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "quality.py"
+
+
+def load_quality():
+    spec = importlib.util.spec_from_file_location("quality", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quality_benchmark_prints_gains_seeds_and_ablation(tmp_path, monkeypatch, capsys):
+    q = load_quality()
+    monkeypatch.setattr(q, "ABLATIONS", {"ours (as configured)": {}, "MSE loss": {"loss": "mse"}})
+    out = q.main(["--param-set", "ci", "--seeds", "0", "1", "--ablation", "--ablation-minutes", "0.05",
+                  "--json", str(tmp_path / "q.json"), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert "vs best classical" in printed and "spread (max - min)" in printed and "ablation" in printed
+    saved = json.loads((tmp_path / "q.json").read_text())
+    assert saved["best_method"] == out["best_method"] == "ours_blind_wiener"
+    rows = {(r["method"], r["preset"]): r for r in saved["comparison"]}
+    ident, wiener = rows[("identity", "b")], rows[("wiener", "b")]
+    assert ident["gain_vs_identity_db"] == 0
+    assert abs(wiener["gain_vs_identity_db"] - (wiener["psnr_db"] - ident["psnr_db"])) < 1e-9
+    assert set(saved["seeds"]["spread_db"]) == {"a", "b", "c"}
+    assert all(v >= 0 for v in saved["seeds"]["spread_db"].values())
+    assert set(saved["ablation"]) == {"ours (as configured)", "MSE loss"}
