@@ -207,6 +207,11 @@ def psnr_vs_sigma(sweep: dict, presets: dict | None = None):
                     va="top")
         ax.set_xlabel("Gaussian blur sigma (pixels; kernel grows with sigma)")
     ax_g.axhline(0, color="black", lw=0.8)
+    lo, hi = ax_g.get_ylim()
+    if lo < -6:  # a model far below doing nothing would flatten the curves that compete
+        ax_g.set_ylim(-6, hi)
+        ax_g.text(0.99, 0.02, "curves below -6 dB are cut off", transform=ax_g.transAxes, ha="right",
+                  fontsize=6, color="0.4")
     ax_p.set(ylabel="mean PSNR (dB)", title=f"PSNR against blur ({sweep['frames']} test frames)")
     ax_g.set(ylabel="gain over doing nothing (dB)", title="gain over the blurred input")
     ax_p.legend(fontsize=6)

@@ -21,7 +21,9 @@ def test_quality_benchmark_prints_gains_seeds_and_ablation(tmp_path, monkeypatch
     printed = capsys.readouterr().out
     assert "vs best classical" in printed and "spread (max - min)" in printed and "ablation" in printed
     saved = json.loads((tmp_path / "q.json").read_text())
-    assert saved["best_method"] == out["best_method"] == "ours_blind_wiener"
+    learned = {"srcnn_faithful", "residual_srcnn", "ours_blind_wiener"}  # what --train-less main() trains
+    assert saved["best_method"] == out["best_method"] and saved["best_method"] in learned
+    assert learned <= {r["method"] for r in saved["comparison"]}
     rows = {(r["method"], r["preset"]): r for r in saved["comparison"]}
     ident, wiener = rows[("identity", "b")], rows[("wiener", "b")]
     assert ident["gain_vs_identity_db"] == 0

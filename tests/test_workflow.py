@@ -17,12 +17,12 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
     metrics = workflow.evaluate(P, progress=False)
     on_disk = json.loads(paths.metrics_path().read_text())
     assert on_disk["methods"].keys() == metrics["methods"].keys()
-    assert {"identity", "wiener", "richardson_lucy", "ours_resnet"} <= set(on_disk["methods"])
+    assert {"identity", "wiener", "richardson_lucy", "ours_blind_wiener"} <= set(on_disk["methods"])
     for name, per in on_disk["methods"].items():
         assert set(per) == {"a", "b", "c", "all"}, name
         for entry in per.values():
             assert set(entry) == {"psnr_db", "ssim", "n_images", "n_infinite"}
-    assert on_disk["best_method"] == "ours_resnet"
+    assert on_disk["best_method"] == "ours_blind_wiener"
     assert on_disk["best_checkpoint"].endswith("best.pt")
     assert "srcnn_faithful" not in on_disk["methods"]
 
