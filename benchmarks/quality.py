@@ -92,6 +92,9 @@ def reusable_run(P, seed):
     path = next(iter(paths_))
     want = json.loads(json.dumps(dataclasses.asdict(workflow.ours_config(P, seed=seed))))
     got = dict(load_checkpoint(path)["config"])
+    for f in dataclasses.fields(workflow.TrainConfig):  # fields added since: their defaults were in force
+        if f.name not in got and f.default is not dataclasses.MISSING:
+            got[f.name] = f.default
     if {k: v for k, v in got.items() if k != "resume"} != {k: v for k, v in want.items() if k != "resume"}:
         return None
     summary = json.loads((path.parent / "summary.json").read_text())
