@@ -135,17 +135,29 @@ def kernels(presets: dict):
 def training_curves(histories: dict, title=None, psnr_title="validation PSNR, all presets"):
     """Train loss and validation PSNR against wall minutes, one line per run."""
     fig, (ax_l, ax_p) = plt.subplots(1, 2, figsize=(A4_WIDTH_IN, 2.6))
+    # The psnr loss is minus dB (negative): such runs get their own axis on the right.
+    negative = {n for n, hist in histories.items() if hist and any(h["train_loss"] < 0 for h in hist)}
+    ax_db = ax_l.twinx() if negative else None
+    colors = iter(OKABE_ITO[1:] + OKABE_ITO[:1])
     for name, hist in histories.items():
         if not hist:
             continue
         m = [h["minutes"] for h in hist]
-        line, = ax_l.plot(m, [h["train_loss"] for h in hist], "-o", ms=2.5, label=f"{name} train")
-        ax_l.plot(m, [h["val_loss"] for h in hist], "--s", ms=2.5, color=line.get_color(), label=f"{name} val")
-        ax_p.plot(m, [h["val_psnr_db"] for h in hist], "-o", ms=2.5, color=line.get_color(), label=name)
-    positive = all(h["train_loss"] > 0 and h["val_loss"] > 0 for hist in histories.values() for h in hist)
+        ax, color = (ax_db if name in negative else ax_l), next(colors)
+        ax.plot(m, [h["train_loss"] for h in hist], "-o", ms=2.5, color=color,
+                label=f"{name} train" + (" (right axis)" if name in negative else ""))
+        ax.plot(m, [h["val_loss"] for h in hist], "--s", ms=2.5, color=color, label=f"{name} val")
+        ax_p.plot(m, [h["val_psnr_db"] for h in hist], "-o", ms=2.5, color=color, label=name)
+    positive = all(h["train_loss"] > 0 and h["val_loss"] > 0 for n, hist in histories.items()
+                   if n not in negative for h in hist)
     ax_l.set(xlabel="training time (minutes)", ylabel="loss (per pixel, [0,1] scale)",
-             yscale="log" if positive else "linear",  # the psnr loss is negative (minus dB)
+             yscale="log" if positive else "linear",
              title="loss: train (solid) and validation (dashed)")
+    if ax_db is not None:
+        ax_db.set_ylabel("psnr loss (minus dB)")
+        ax_db.grid(False)
+        ax_db.spines["right"].set_visible(True)
+        ax_db.legend(fontsize=6, loc="center right")
     ax_p.set(xlabel="training time (minutes)", ylabel="validation PSNR (dB)", title=psnr_title)
     ax_l.legend(fontsize=6), ax_p.legend(fontsize=7)
     if title:
