@@ -137,7 +137,8 @@ def training_curves(histories: dict, title=None, psnr_title="validation PSNR, al
     fig, (ax_l, ax_p) = plt.subplots(1, 2, figsize=(A4_WIDTH_IN, 2.6))
     # The psnr loss is minus dB (negative): such runs get their own axis on the right.
     negative = {n for n, hist in histories.items() if hist and any(h["train_loss"] < 0 for h in hist)}
-    ax_db = ax_l.twinx() if negative else None
+    every = negative == {n for n, hist in histories.items() if hist}
+    ax_db = ax_l if every else (ax_l.twinx() if negative else None)
     colors = iter(OKABE_ITO[1:] + OKABE_ITO[:1])
     for name, hist in histories.items():
         if not hist:
@@ -145,15 +146,17 @@ def training_curves(histories: dict, title=None, psnr_title="validation PSNR, al
         m = [h["minutes"] for h in hist]
         ax, color = (ax_db if name in negative else ax_l), next(colors)
         ax.plot(m, [h["train_loss"] for h in hist], "-o", ms=2.5, color=color,
-                label=f"{name} train" + (" (right axis)" if name in negative else ""))
+                label=f"{name} train" + (" (right axis)" if name in negative and not every else ""))
         ax.plot(m, [h["val_loss"] for h in hist], "--s", ms=2.5, color=color, label=f"{name} val")
         ax_p.plot(m, [h["val_psnr_db"] for h in hist], "-o", ms=2.5, color=color, label=name)
     positive = all(h["train_loss"] > 0 and h["val_loss"] > 0 for n, hist in histories.items()
                    if n not in negative for h in hist)
     ax_l.set(xlabel="training time (minutes)", ylabel="loss (per pixel, [0,1] scale)",
-             yscale="log" if positive else "linear",
+             yscale="log" if positive and not every else "linear",
              title="loss: train (solid) and validation (dashed)")
-    if ax_db is not None:
+    if ax_db is ax_l:
+        ax_l.set_ylabel("psnr loss (minus dB)")
+    elif ax_db is not None:
         ax_db.set_ylabel("psnr loss (minus dB)")
         ax_db.grid(False)
         ax_db.spines["right"].set_visible(True)

@@ -9,6 +9,7 @@ from deblur_utils.blur_torch import blur_valid_q8, margin_for, otf_q8
 from deblur_utils.metrics import psnr_db
 from deblur_utils.models import build_model
 from deblur_utils.sampling import ContinuumCrops, reflect101
+from deblur_utils.train import to_tensor, to_uint8
 
 from helpers import natural_like
 
@@ -65,11 +66,11 @@ def test_continuum_refuses_bad_settings(rng):
 
 
 def _to_t(img):
-    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    return to_tensor(img[None])
 
 
 def _to_u8(t):
-    return t[0].clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return to_uint8(t)[0]
 
 
 def test_wiener_layer_with_the_true_sigma_deblurs(rng):
