@@ -1,7 +1,8 @@
 """Training batches blurred on the fly: random crops of Set A, each with its own Gaussian.
 
 ``ContinuumCrops`` draws, per image, a sigma (one of the course presets with probability
-``preset_fraction``, else uniform in ``sigma_range``; kernel size ``kernel_size_for_sigma``),
+``preset_fraction``, else drawn from ``sigma_range``, uniformly in sigma or in log sigma
+(``sigma_law``); kernel size ``kernel_size_for_sigma``),
 cuts a crop with enough real context around it (reflect-101 at frame borders, as the
 blur itself uses) and blurs it on the training device with ``blur_torch.blur_valid_q8``:
 bit-identical to saving the blurred frame as a PNG and cropping it, so the model learns
@@ -32,7 +33,7 @@ class ContinuumCrops:
     """Batches (blurred, sharp, sigma) of ``crop`` x ``crop`` patches from uint8 frames (N, H, W, 3)."""
 
     def __init__(self, sharp_frames, crop: int, sigma_range=(0.25, 2.4), preset_fraction: float = 0.3,
-                 seed: int = 0, augment: bool = True):
+                 seed: int = 0, augment: bool = True, sigma_law: str = "uniform"):
         self.frames = sharp_frames
         n, h, w = sharp_frames.shape[:3]
         if crop > h or crop > w:
@@ -42,12 +43,16 @@ class ContinuumCrops:
             raise ValueError(f"sigma_range must be [low, high] with 0 < low <= high (pixels), got {list(sigma_range)}")
         if not 0 <= preset_fraction <= 1:
             raise ValueError(f"preset_fraction must be in [0, 1], got {preset_fraction!r}")
+        if sigma_law not in ("uniform", "log"):
+            raise ValueError(f"sigma_law must be 'uniform' or 'log' (uniform in log sigma), got {sigma_law!r}")
         self.crop, self.sigma_range, self.preset_fraction = crop, (lo, hi), preset_fraction
+        self.sigma_law = sigma_law
         self.seed, self.augment = seed, augment
 
     def sigmas(self, gen: torch.Generator, n: int) -> np.ndarray:
         lo, hi = self.sigma_range
-        u = lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64)
+        u = torch.rand(n, generator=gen, dtype=torch.float64)
+        u = lo * (hi / lo) ** u if self.sigma_law == "log" else lo + (hi - lo) * u
         pick = torch.randint(0, len(PRESET_SIGMAS), (n,), generator=gen)
         use_preset = torch.rand(n, generator=gen) < self.preset_fraction
         return np.where(use_preset.numpy(), np.array(PRESET_SIGMAS)[pick.numpy()], u.numpy())

@@ -63,18 +63,25 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     resume: bool = False
-    select_on: str = "val_psnr_db"  # best checkpoint by: val_psnr_db (course metric, all presets) or val_loss
+    # best.pt is chosen by: val_psnr_db (course metric, all presets), val_loss, or "last" (the final
+    # weights, validated each epoch but not picked by a validation split too small to rank them)
+    select_on: str = "val_psnr_db"
     # What the model trains on: "sets" = the Set B PNGs of ``presets``; "continuum" = crops of Set A
     # blurred on the device with a fresh sigma each (a preset with ``preset_fraction``, else uniform in
     # ``sigma_range``), quantised exactly like Set B. Needs crop_size.
     blur_sampling: str = "sets"
     sigma_range: list = field(default_factory=lambda: [0.25, 2.4])
     preset_fraction: float = 0.3
+    sigma_law: str = "uniform"     # "log": uniform in log sigma, as many mild blurs (0.4-0.6) as strong ones
     # Blind Wiener model only: the deconvolution trains on the true sigma times exp(N(0, sigma_jitter)), so
     # it learns to live with an estimate that is off; the estimator trains on its own batch of larger crops.
     sigma_jitter: float = 0.05
     estimator_batch: int = 16  # crops of the estimator's own tile size (model_kwargs est_tile)
     estimator_vary_content: bool = False  # zoom out and rescale contrast of the estimator's crops (sampling.py)
+    # The estimator's own sigma draw (None: as the deconvolution's). Presets drawn often pull ambiguous
+    # mild blurs (0.4-0.6) towards preset a's 0.3, so the estimator may see fewer presets and a log law.
+    estimator_sigma_law: str | None = None
+    estimator_preset_fraction: float | None = None
 
     def __post_init__(self):
         check = [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1)]
@@ -91,8 +98,8 @@ class TrainConfig:
             raise ValueError(f"crop_size must be null (whole frames) or an integer >= 8, got {self.crop_size!r}")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in (0, 1) or null, got {self.ema_decay!r}")
-        if self.select_on not in ("val_psnr_db", "val_loss"):
-            raise ValueError(f"select_on must be 'val_psnr_db' or 'val_loss', got {self.select_on!r}")
+        if self.select_on not in ("val_psnr_db", "val_loss", "last"):
+            raise ValueError(f"select_on must be 'val_psnr_db', 'val_loss' or 'last', got {self.select_on!r}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0 or null, got {self.max_minutes!r}")
         if self.blur_sampling not in ("sets", "continuum"):
@@ -255,7 +262,13 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
     train_arrays = load_cached(processed_dir, "train", cfg.presets, cfg.train_max_frames)
     val_arrays = load_cached(processed_dir, "val", cfg.presets, cfg.val_max_frames)
     dataset = PairedFrames(train_arrays, cfg.presets, cfg.crop_size, augment=cfg.crop_size is not None)
-    continuum = (ContinuumCrops(train_arrays["sharp"], cfg.crop_size, cfg.sigma_range, cfg.preset_fraction, cfg.seed)
+    continuum = (ContinuumCrops(train_arrays["sharp"], cfg.crop_size, cfg.sigma_range, cfg.preset_fraction, cfg.seed,
+                                sigma_law=cfg.sigma_law)
+                 if cfg.blur_sampling == "continuum" else None)
+    est_crops = (ContinuumCrops(train_arrays["sharp"], cfg.crop_size, cfg.sigma_range,
+                                cfg.preset_fraction if cfg.estimator_preset_fraction is None
+                                else cfg.estimator_preset_fraction, cfg.seed,
+                                sigma_law=cfg.estimator_sigma_law or cfg.sigma_law)
                  if cfg.blur_sampling == "continuum" else None)
     wiener_net = isinstance(model, BlindWienerNet)  # trains on a given sigma; the blind one also its estimator
     blind = wiener_net and model.blind
@@ -333,7 +346,7 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
                 loss = loss_fn(model(blurred, sigma=sigma * jitter), sharp)
                 if continuum is not None:
                     crop = min(model.estimator.tile, *train_arrays["sharp"].shape[1:3])
-                    eb, _, es = continuum.batch(step, cfg.estimator_batch, device, crop=crop, stream=1,
+                    eb, _, es = est_crops.batch(step, cfg.estimator_batch, device, crop=crop, stream=1,
                                                 vary_content=cfg.estimator_vary_content)
                 else:
                     eb, es = blurred, sigma
@@ -368,7 +381,7 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
         history.append({"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)),
                         **val, **extra, "minutes": elapsed_min()})
         bar.set_postfix(val_psnr=f"{val['val_psnr_db']:.2f}")
-        score = -val["val_loss"] if cfg.select_on == "val_loss" else val["val_psnr_db"]
+        score = {"val_loss": -val["val_loss"], "last": float(step)}.get(cfg.select_on, val["val_psnr_db"])
         if score is not None and score > best:
             best = score
             save_checkpoint(best_path, payload(epoch + 1, eval_model))
