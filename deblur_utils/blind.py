@@ -69,6 +69,10 @@ class SpectralSigma(nn.Module):
         return torch.log10(sums / count.clamp(min=1) + 1e-12) + 8.0  # ~centred: the rounding floor is ~1e-6
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):  # float32 even under AMP: the gate reads it to 0.01
+            return self._estimate(x.float())
+
+    def _estimate(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         t = self.tile
         if h <= t and w <= t or h < t or w < t:

@@ -47,13 +47,20 @@ def _image_pairs(in_dir: Path, out_dir: Path):
     return [(in_dir / rel, out_dir / rel.with_suffix(".png")) for rel in list_images(in_dir, "input folder")]
 
 
-def _map_folder(in_dir, out_dir, fn, desc) -> int:
-    """Apply fn(uint8 image) -> uint8 image to every image below in_dir; unreadable files are listed."""
+def _map_folder(in_dir, out_dir, fn, desc, batch: int = 1) -> int:
+    """Apply fn(list of uint8 images of one size) -> list of uint8 images to every image below in_dir,
+    ``batch`` at a time; unreadable files are listed on stderr (exit code 1)."""
     from tqdm.auto import tqdm
 
     from .imageio import ImageReadError, read_rgb, write_png_atomic
 
-    skipped = []
+    skipped, pending = [], []
+
+    def flush():
+        for ((_, dst), _), img in zip(pending, fn([img for _, img in pending])):
+            write_png_atomic(dst, img)
+        pending.clear()
+
     pairs = _image_pairs(in_dir, out_dir)
     for src, dst in tqdm(pairs, desc=desc, unit="image"):
         try:
@@ -61,7 +68,10 @@ def _map_folder(in_dir, out_dir, fn, desc) -> int:
         except ImageReadError as err:
             skipped.append(str(err))
             continue
-        write_png_atomic(dst, fn(img))
+        if pending and (len(pending) >= batch or pending[0][1].shape != img.shape):
+            flush()
+        pending.append(((src, dst), img))
+    flush()
     print(f"{len(pairs) - len(skipped)} image(s) written to {out_dir}")
     for s in skipped:
         print(f"skipped: {s}", file=sys.stderr)
@@ -78,7 +88,8 @@ def cmd_blur(args) -> int:
         preset = get_preset((k, args.sigma))
     else:
         preset = get_preset(args.preset)
-    return _map_folder(args.in_dir, args.out_dir, lambda img: blur_uint8(img, preset), f"blur {preset.name}")
+    return _map_folder(args.in_dir, args.out_dir, lambda imgs: [blur_uint8(i, preset) for i in imgs],
+                       f"blur {preset.name}")
 
 
 def cmd_deblur(args) -> int:
@@ -87,7 +98,13 @@ def cmd_deblur(args) -> int:
     device = pick_device(args.device)
     model, ckpt = model_from_checkpoint(args.checkpoint, device)
     print(f"{ckpt['model']} {ckpt['model_kwargs']} ({ckpt['parameters']:,} parameters) on {device}")
-    return _map_folder(args.in_dir, args.out_dir, lambda img: predict_uint8(model, img, device), "deblur")
+    import numpy as np
+
+    def deblur(imgs):
+        return list(predict_uint8(model, np.stack(imgs), device, batch_size=args.batch_size, tile=args.tile,
+                                  amp=args.amp))
+
+    return _map_folder(args.in_dir, args.out_dir, deblur, "deblur", batch=args.batch_size)
 
 
 def cmd_prepare(args) -> int:
@@ -120,7 +137,10 @@ def cmd_train(args) -> int:
            "val_max_frames": pick(args.val_max_frames, "val_max_frames"), "seed": args.seed, "resume": args.resume}
     if args.blocks is not None:
         cfg["model_kwargs"]["blocks"] = args.blocks
-    for key in ("loss", "optimizer", "ema_decay", "grad_clip", "warmup_steps", "select_on"):
+    if args.checkpoint_every_minutes is not None:
+        cfg["checkpoint_every_minutes"] = _none_or(float, args.checkpoint_every_minutes)
+    for key in ("loss", "optimizer", "ema_decay", "grad_clip", "warmup_steps", "select_on", "checkpoint_every_steps",
+                "amp", "channels_last", "compile"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
     if args.cosine:
@@ -139,9 +159,9 @@ def cmd_train(args) -> int:
         if args.model_given:
             given["model"] = args.model
         cfg = {**base, **given}
-        for key in ("crop_size", "epoch_samples", "max_minutes"):
+        for key in ("crop_size", "epoch_samples", "max_minutes", "checkpoint_every_minutes"):
             if isinstance(cfg[key], str):
-                cfg[key] = _none_or(int if key != "max_minutes" else float, cfg[key])
+                cfg[key] = _none_or(int if key in ("crop_size", "epoch_samples") else float, cfg[key])
     tc = TrainConfig.from_dict(cfg)
     data = Path(args.data_dir).resolve() if args.data_dir else paths.processed_dir()
     out = Path(args.out_dir) if args.out_dir else paths.runs_dir() / "cli"
@@ -215,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by training")
     d.add_argument("in_dir"), d.add_argument("out_dir")
     d.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
+    d.add_argument("--batch-size", type=int, default=8, help="frames per forward pass (default 8)")
+    d.add_argument("--tile", type=int, help="deblur frames larger than TILE x TILE in overlapping tiles "
+                                            "(for frames that do not fit the device's memory)")
+    d.add_argument("--amp", default="off", choices=["auto", "bf16", "fp16", "off"],
+                   help="mixed precision (auto: bf16/fp16 on CUDA); off (default) is exact float32")
     d.set_defaults(fn=cmd_deblur)
 
     b = sub.add_parser("blur", help="blur every image in IN_DIR into OUT_DIR (PNG, same names)")
@@ -248,9 +273,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ema-decay", type=float), t.add_argument("--grad-clip", type=float)
     t.add_argument("--warmup-steps", type=int)
     t.add_argument("--epoch-samples", help="(frame, preset) pairs between validations, or none for all")
-    t.add_argument("--select-on", choices=["val_psnr_db", "val_loss"], help="what picks best.pt")
+    t.add_argument("--select-on", choices=["val_psnr_db", "val_loss", "last"],
+                   help="what picks best.pt (last: the final weights)")
+    t.add_argument("--checkpoint-every-steps", type=int, help="also write last.pt mid-epoch every N steps")
+    t.add_argument("--checkpoint-every-minutes",
+                   help="also write last.pt mid-epoch every M minutes (default 10), or none")
     t.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the budget")
-    t.add_argument("--resume", action="store_true", help="continue from OUT_DIR/last.pt")
+    t.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"],
+                   help="mixed precision (auto, the default: bf16, else fp16 with loss scaling, on CUDA; off on CPU)")
+    t.add_argument("--channels-last", choices=["auto", "on", "off"], help="NHWC layout (auto: on for CUDA)")
+    t.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT_DIR/last.pt, or from last.prev.pt when last.pt is unreadable; "
+                        "without it an earlier run in OUT_DIR is moved to OUT_DIR/replaced-<time>/")
     t.set_defaults(fn=cmd_train)
 
     r = sub.add_parser("report", help="run notebooks 01-05 with papermill into reports/ (+ HTML)")

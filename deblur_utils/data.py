@@ -95,7 +95,7 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
             sharp = resize_frame(read_rgb(Path(raw_dir) / rel), height, width)
         except ImageReadError as err:
             if on_bad_image == "error":
-                raise
+                raise ImageReadError(f"{str(err).rstrip('.')}, or set on_bad_image='skip' to leave it out.") from None
             summary.skipped.append((str(Path(raw_dir) / rel), str(err).split(": ", 1)[-1]))
             continue
         summary.n_frames += 1
@@ -194,13 +194,21 @@ def _fingerprint(files) -> str:
     return h.hexdigest()
 
 
+def _read_frame(path) -> np.ndarray:
+    try:
+        return read_rgb(path)
+    except ImageReadError as err:
+        raise ImageReadError(f"{str(err).rstrip('.')}: a damaged Set A/B frame. Delete it and rerun "
+                             "notebook 01 (prepare), which rewrites missing frames.") from None
+
+
 def _write_cache(npy: Path, files, desc: str) -> None:
     """Decode PNGs one by one into a memory-mapped .npy (no RAM spike), then rename it into place."""
-    first = read_rgb(files[0])
+    first = _read_frame(files[0])
     with replacing(npy, suffix=".npy") as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *first.shape))
         for i, f in enumerate(tqdm(files, desc=desc, unit="frame", leave=False, disable=len(files) < 200)):
-            img = first if i == 0 else read_rgb(f)
+            img = first if i == 0 else _read_frame(f)
             if img.shape != first.shape:
                 raise ValueError(f"{f} is {img.shape[1]}x{img.shape[0]}, not {first.shape[1]}x{first.shape[0]} "
                                  "like the other frames: delete it and rerun notebook 01 to rewrite it")
@@ -252,6 +260,8 @@ class PairedFrames(torch.utils.data.Dataset):
     float32 tensors (3, H, W) in [0, 1], RGB. The blurred input is the uint8 Set B
     frame, so the model sees exactly what it is graded on. With ``crop_size`` each
     item is a random crop with random flips (training); without, the whole frame.
+    An item may be asked for as ``(i, seed)`` (what ``EpochOrder`` yields): the crop and
+    flips then come from that seed alone, the same in any worker process and after a resume.
     """
 
     def __init__(self, arrays: dict, presets=("a", "b", "c"), crop_size=None, augment=False):
@@ -267,19 +277,51 @@ class PairedFrames(torch.utils.data.Dataset):
         return len(self.sharp) * len(self.names)
 
     def __getitem__(self, i):
+        i, seed = i if isinstance(i, tuple) else (i, None)
+        gen = None if seed is None else torch.Generator().manual_seed(seed)
         f, p = divmod(int(i), len(self.names))
         blurred, sharp = self.blurred[p][f], self.sharp[f]
         if self.crop_size:
             h, w = sharp.shape[:2]
-            y = int(torch.randint(0, h - self.crop_size + 1, ()))
-            x = int(torch.randint(0, w - self.crop_size + 1, ()))
+            y = int(torch.randint(0, h - self.crop_size + 1, (), generator=gen))
+            x = int(torch.randint(0, w - self.crop_size + 1, (), generator=gen))
             blurred = blurred[y:y + self.crop_size, x:x + self.crop_size]
             sharp = sharp[y:y + self.crop_size, x:x + self.crop_size]
         pair = torch.from_numpy(np.stack([blurred, sharp])).permute(0, 3, 1, 2)  # (2, 3, h, w) uint8
         if self.augment:
-            if torch.rand(()) < 0.5:
+            if torch.rand((), generator=gen) < 0.5:
                 pair = pair.flip(-1)
-            if torch.rand(()) < 0.5:
+            if torch.rand((), generator=gen) < 0.5:
                 pair = pair.flip(-2)
         pair = pair.float().div_(255.0)
         return pair[0], pair[1], p
+
+
+class EpochOrder(torch.utils.data.Sampler):
+    """One epoch's items as ``(index, item_seed)``: a pure function of (seed, epoch), resumable mid-way.
+
+    ``n_draws`` items of ``range(n_items)``: a permutation, or draws with ``replacement`` (random
+    patches, ``epoch_samples``). Each item carries its own seed for its crop and flips, so the data a
+    step sees depends on nothing but (seed, epoch, position): not on the global RNG, the number of
+    workers, or whether the run was interrupted. ``start`` skips the first items (those already done).
+    """
+
+    def __init__(self, n_items: int, n_draws: int, seed: int, epoch: int, replacement: bool = False, start: int = 0):
+        if not replacement and n_draws > n_items:
+            raise ValueError(f"an epoch without replacement has at most {n_items} items, asked for {n_draws}")
+        self.n_items, self.n_draws, self.replacement = n_items, n_draws, replacement
+        self.seed, self.epoch, self.start = seed, epoch, start
+
+    def order(self) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) % 2**63)
+        idx = (torch.randint(self.n_items, (self.n_draws,), generator=gen) if self.replacement
+               else torch.randperm(self.n_items, generator=gen)[:self.n_draws])
+        return idx, torch.randint(2**62, (self.n_draws,), generator=gen)
+
+    def __iter__(self):
+        idx, seeds = self.order()
+        for i in range(self.start, self.n_draws):
+            yield int(idx[i]), int(seeds[i])
+
+    def __len__(self):
+        return max(0, self.n_draws - self.start)

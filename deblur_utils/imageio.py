@@ -50,7 +50,7 @@ def read_rgb(path) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageReadError(
             f"{path}: not a readable image ({err.__class__.__name__}: {err}). "
-            "Replace or delete the file, or set on_bad_image='skip' to leave it out."
+            "Replace or delete the file."
         ) from None
 
 

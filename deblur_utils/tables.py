@@ -47,6 +47,19 @@ def _minutes(info) -> str:
     return f"{sum(values):.1f} ({len(values)} runs)"
 
 
+def how_far(info) -> str:
+    """How far a learned method's training got, e.g. '1,267 steps, 1/1000 epochs (stopped by the time budget)'."""
+    out = []
+    for preset, steps in (info.get("steps") or {}).items():
+        done, asked = info["epochs_done"][preset], info.get("epochs_asked", {}).get(preset)
+        text = f"{steps:,} steps, {done}/{asked or '?'} epochs" + (" (stopped by the time budget)"
+                                                                  if asked and done < asked else "")
+        out.append(text)
+    if len(set(out)) == 1:
+        return out[0]
+    return "; ".join(f"{p}: {t}" for p, t in zip(info["steps"], out))
+
+
 def runs_table(summaries) -> str:
     rows = []
     for s in summaries:

@@ -5,19 +5,27 @@ paired dataset and leaves in ``run_dir``::
 
     config.json    the TrainConfig
     history.json   per epoch: train loss, val loss, val PSNR (dB), minutes, step
-    last.pt        everything needed to continue (written atomically each epoch)
-    best.pt        the weights with the best validation PSNR (EMA weights when EMA is on)
+    last.pt        everything needed to continue exactly (model, optimiser, EMA, RNG states,
+                   epoch, step, position in the epoch's data order), written atomically at the
+                   end of each epoch and every ``checkpoint_every_steps`` / ``checkpoint_every_minutes``
+    last.prev.pt   the checkpoint before it: ``resume`` falls back to it when last.pt is unreadable
+    best.pt        the weights ``select_on`` picks (EMA weights when EMA is on)
 
 An *epoch* is one pass over all (frame, preset) pairs, or ``epoch_samples``
 random patches when that is set. Training stops after ``epochs`` or before
 ``max_minutes``, whichever comes first, and always saves before it stops.
+The data order is a pure function of (seed, epoch, position), so a run killed
+mid-epoch and resumed sees the same batches, and ends with the same weights
+bit for bit on the CPU, as one that was never interrupted.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +34,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import accel
 from .atomic import replacing
 from .blind import BlindWienerNet
 from .blur import get_preset
-from .data import PairedFrames, load_cached, write_json_atomic
+from .data import EpochOrder, PairedFrames, load_cached, write_json_atomic
 from .metrics import psnr_db, summarize
 from .models import build_model, count_parameters
 from .sampling import ContinuumCrops
@@ -62,7 +71,13 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     num_workers: int = 0
-    resume: bool = False
+    resume: bool = False           # continue from run_dir/last.pt (or last.prev.pt when last.pt is unreadable)
+    checkpoint_every_steps: int | None = None   # also save last.pt mid-epoch every N steps ...
+    checkpoint_every_minutes: float | None = 10.0  # ... and every M minutes (a cut-off session loses at most M)
+    # Speed (accel.py): "auto" = bf16/fp16 autocast and channels_last on CUDA, off on the CPU.
+    amp: str = "auto"              # auto, bf16, fp16 (with loss scaling), off
+    channels_last: str = "auto"    # auto, on, off
+    compile: bool = False          # torch.compile the model
     # best.pt is chosen by: val_psnr_db (course metric, all presets), val_loss, or "last" (the final
     # weights, validated each epoch but not picked by a validation split too small to rank them)
     select_on: str = "val_psnr_db"
@@ -102,6 +117,13 @@ class TrainConfig:
             raise ValueError(f"select_on must be 'val_psnr_db', 'val_loss' or 'last', got {self.select_on!r}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0 or null, got {self.max_minutes!r}")
+        n = self.checkpoint_every_steps
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+            raise ValueError(f"checkpoint_every_steps must be an integer >= 1 or null, got {n!r}")
+        m = self.checkpoint_every_minutes
+        if m is not None and not (isinstance(m, (int, float)) and m > 0):
+            raise ValueError(f"checkpoint_every_minutes must be > 0 or null, got {m!r}")
+        accel.check(self.amp, self.channels_last)
         if self.blur_sampling not in ("sets", "continuum"):
             raise ValueError(f"blur_sampling must be 'sets' or 'continuum', got {self.blur_sampling!r}")
         if self.blur_sampling == "continuum" and self.crop_size is None:
@@ -169,6 +191,49 @@ def save_checkpoint(path, payload: dict) -> None:
         torch.save(payload, tmp)
 
 
+def save_rotating(path, payload: dict) -> None:
+    """Like save_checkpoint, keeping the file it replaces as ``<name>.prev.pt`` (the fallback for resume).
+
+    Order: the new checkpoint is written whole first, then the old one becomes .prev, then the new
+    one takes its name. A kill at any point leaves at least one complete checkpoint.
+    """
+    path = Path(path)
+    with replacing(path) as tmp:
+        torch.save(payload, tmp)
+        if path.exists():
+            os.replace(path, previous_path(path))
+
+
+def previous_path(path) -> Path:
+    path = Path(path)
+    return path.with_name(path.stem + ".prev" + path.suffix)
+
+
+def load_resumable(path) -> dict | None:
+    """The newest readable of ``path`` and its ``.prev``; None when neither exists.
+
+    An unreadable newest checkpoint (truncated by a kill, a full disk, a bad copy) is reported with a
+    RuntimeWarning and the previous one is used; when both exist and neither reads, a clear error.
+    """
+    path = Path(path)
+    candidates = [p for p in (path, previous_path(path)) if p.exists()]
+    if not candidates:
+        return None
+    errors = []
+    for i, p in enumerate(candidates):
+        try:
+            ckpt = load_checkpoint(p)
+        except ValueError as err:
+            errors.append(str(err))
+            continue
+        if i > 0 or errors:
+            warnings.warn(f"{path} could not be read ({errors[0] if errors else 'missing'}); falling back to "
+                          f"the previous checkpoint {p} (step {ckpt['step']})", RuntimeWarning, stacklevel=2)
+        return ckpt
+    raise ValueError(f"no readable checkpoint to resume from in {path.parent}: " + "; ".join(errors) +
+                     ". Delete them to start over (resume=False sets them aside), or restore a copy.")
+
+
 def load_checkpoint(path, map_location="cpu") -> dict:
     """Load one of our checkpoints with ``weights_only=True`` (no code runs); clear errors otherwise."""
     path = Path(path)
@@ -178,8 +243,9 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle errors, truncated zip, unsafe globals
+        detail = (str(err).splitlines() or [""])[0][:200]
         raise ValueError(f"{path} is not a readable deblur_utils checkpoint ({err.__class__.__name__}: "
-                         f"{str(err).splitlines()[0][:200]}); retrain or pick another file") from None
+                         f"{detail}); retrain or pick another file") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a deblur_utils checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
     return ckpt
@@ -205,15 +271,45 @@ def to_uint8(batch: torch.Tensor) -> np.ndarray:
     return batch.clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
+def _forward_tiled(model: nn.Module, x: torch.Tensor, tile: int | None, overlap: int) -> torch.Tensor:
+    """model(x), or for frames larger than ``tile``: overlapping tiles, each keeping its centre."""
+    _, _, h, w = x.shape
+    if not tile or (h <= tile and w <= tile):
+        return model(x)
+    step = tile - 2 * overlap
+    if step < 16:
+        raise ValueError(f"tile {tile} leaves no centre with an overlap of {overlap} px: use tile >= {2 * overlap + 16}")
+    out = None
+    for y0 in range(0, h, step):
+        for x0 in range(0, w, step):
+            y1, x1 = min(y0 + step, h), min(x0 + step, w)
+            ya, xa, yb, xb = max(0, y0 - overlap), max(0, x0 - overlap), min(h, y1 + overlap), min(w, x1 + overlap)
+            part = model(x[..., ya:yb, xa:xb])
+            if out is None:
+                out = part.new_empty((*part.shape[:2], h, w))
+            out[..., y0:y1, x0:x1] = part[..., y0 - ya:y1 - ya, x0 - xa:x1 - xa]
+    return out
+
+
 @torch.inference_mode()
-def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_size: int = 4) -> np.ndarray:
-    """Deblur uint8 frames (N, H, W, 3) or one (H, W, 3); returns uint8 of the same shape (rounded, clipped)."""
+def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_size: int = 4,
+                  tile: int | None = None, overlap: int = 32, amp: str = "off") -> np.ndarray:
+    """Deblur uint8 frames (N, H, W, 3) or one (H, W, 3); returns uint8 of the same shape (rounded, clipped).
+
+    Batches of ``batch_size`` frames under ``inference_mode``; ``tile``: frames larger than
+    ``tile`` x ``tile`` go through in overlapping tiles (``overlap`` pixels of context on each
+    side, discarded), for frames that do not fit the device's memory; ``amp``: as TrainConfig.amp.
+    """
     single = blurred_uint8.ndim == 3
     frames = blurred_uint8[None] if single else blurred_uint8
     out = np.empty(frames.shape, np.uint8)
+    speed = accel.resolve(device, amp, channels_last="off")
     model.eval()
     for i in range(0, len(frames), batch_size):
-        out[i:i + batch_size] = to_uint8(model(to_tensor(frames[i:i + batch_size]).to(device)))
+        x = to_tensor(frames[i:i + batch_size]).to(device, non_blocking=True)
+        with speed.autocast():
+            y = _forward_tiled(model, x, tile, overlap)
+        out[i:i + batch_size] = to_uint8(y.float())
     return out[0] if single else out
 
 
@@ -241,7 +337,8 @@ def validate(model, val_arrays: dict, presets, device, loss_fn, batch_size: int 
 
 def _set_aside(run_dir: Path) -> None:
     """A fresh run never overwrites an earlier one: its files move to run_dir/replaced-<UTC time>/."""
-    old = [run_dir / n for n in ("best.pt", "last.pt", "history.json", "summary.json", "config.json")]
+    old = [run_dir / n for n in ("best.pt", "last.pt", "last.prev.pt", "history.json", "summary.json",
+                                 "config.json")]
     old = [p for p in old if p.exists()]
     if not old:
         return
@@ -251,14 +348,20 @@ def _set_aside(run_dir: Path) -> None:
         p.replace(dest / p.name)
 
 
-def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
-    """Train one model; returns {"history", "best_val_psnr_db", "minutes", "stopped_by", "parameters", ...}."""
+def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=None) -> dict:
+    """Train one model; returns {"history", "best_val_psnr_db", "minutes", "stopped_by", "parameters", ...}.
+
+    ``stop_when(history_entry) -> bool``, called after each validation, ends training early
+    (``stopped_by: "stop_when"``): the time-to-quality benchmark stops at a target PSNR with it.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_kwargs).to(device)
     n_params = count_parameters(model)
+    speed = accel.resolve(device, cfg.amp, cfg.channels_last, cfg.compile)
+    net = speed.prepare_model(model)  # what the training step calls (compiled when asked); weights are model's
     train_arrays = load_cached(processed_dir, "train", cfg.presets, cfg.train_max_frames)
     val_arrays = load_cached(processed_dir, "val", cfg.presets, cfg.val_max_frames)
     dataset = PairedFrames(train_arrays, cfg.presets, cfg.crop_size, augment=cfg.crop_size is not None)
@@ -280,19 +383,29 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
         if cfg.ema_decay else None)
     loss_fn = LOSSES[cfg.loss]
     history, step, start_epoch, best, minutes_before = [], 0, 0, -math.inf, 0.0  # best: higher is better
+    epoch_pos, epoch_losses, epoch_est_losses = 0, [], []  # a checkpoint written mid-epoch: where it stood
 
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if not cfg.resume:
         _set_aside(run_dir)
-    if cfg.resume and last_path.exists():
-        ckpt = load_checkpoint(last_path)
+    ckpt = load_resumable(last_path) if cfg.resume else None
+    if ckpt is not None:
+        if (ckpt["model"], ckpt["model_kwargs"]) != (cfg.model, dict(cfg.model_kwargs)):
+            raise ValueError(f"{last_path} holds {ckpt['model']} {ckpt['model_kwargs']}, not {cfg.model} "
+                             f"{cfg.model_kwargs}: resume with the same model, or resume=False to start over")
         model.load_state_dict(ckpt["raw_weights"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        speed.load_state_dict(ckpt.get("scaler"))
         if ema is not None and ckpt.get("ema_state") is not None:
             ema.load_state_dict(ckpt["ema_state"])
         torch.set_rng_state(ckpt["rng_state"])
+        if ckpt.get("cuda_rng_state") and device.type == "cuda":
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng_state"])
         history, step, start_epoch = ckpt["history"], ckpt["step"], ckpt["epoch"]
         best, minutes_before = ckpt["best_score"], ckpt["minutes"]
+        epoch_pos = ckpt.get("epoch_pos", 0)
+        val_s = ckpt.get("val_seconds", 0.0)  # so a run its budget stopped stays stopped
+        epoch_losses, epoch_est_losses = list(ckpt.get("epoch_losses", [])), list(ckpt.get("epoch_est_losses", []))
     write_json_atomic(run_dir / "config.json", {**dataclasses.asdict(cfg), "parameters": n_params,
                                                  "device": str(device)})
 
@@ -301,74 +414,94 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
     steps_per_epoch = max(1, samples // cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
-    val_s = 0.0  # how long one validation takes, so training stops early enough to still save
+    if ckpt is None:
+        val_s = 0.0  # how long one validation takes, so training stops early enough to still save
     stopped_by = "epochs"
 
     def elapsed_min():  # across resumes: the budget and the schedule continue where they stopped
         return minutes_before + (time.monotonic() - t0) / 60
 
-    def payload(epoch, eval_model):
+    def payload(epoch, eval_model, pos=0, losses=(), est_losses=()):
+        """``epoch``: epochs completed; ``pos``: batches done of the next one (mid-epoch checkpoints)."""
         return {"format": CHECKPOINT_FORMAT, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs),
                 "weights": eval_model.state_dict(), "raw_weights": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "ema_state": ema.state_dict() if ema else None,
-                "rng_state": torch.get_rng_state(), "epoch": epoch, "step": step, "history": history,
-                "best_score": best, "minutes": elapsed_min(), "parameters": n_params,
+                "scaler": speed.state_dict(),
+                "rng_state": torch.get_rng_state(),
+                "cuda_rng_state": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
+                "epoch": epoch, "epoch_pos": pos, "epoch_losses": list(losses), "epoch_est_losses": list(est_losses),
+                "step": step, "history": history,
+                "best_score": best, "minutes": elapsed_min(), "val_seconds": val_s, "parameters": n_params,
                 "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
+
+    every_s = cfg.checkpoint_every_minutes * 60 if cfg.checkpoint_every_minutes else math.inf
+    last_save = time.monotonic()
 
     # With a time budget the step count is unknown in advance: show steps and rate, not a false percentage.
     bar = tqdm(total=None if cfg.max_minutes else total_steps, initial=step, disable=not progress, unit="step",
                desc=f"{cfg.model} {cfg.model_kwargs}" + (f" ({cfg.max_minutes:g} min budget)" if cfg.max_minutes else ""))
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        sampler = torch.utils.data.RandomSampler(dataset, replacement=cfg.epoch_samples is not None,
-                                                 num_samples=steps_per_epoch * cfg.batch_size)
-        loader = (torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
-                                              num_workers=cfg.num_workers, drop_last=True,
-                                              pin_memory=device.type == "cuda")
-                  if continuum is None else range(steps_per_epoch))
-        losses, est_losses = [], []
+        # Resuming mid-epoch: the same order, the batches already done skipped.
+        start, losses, est_losses = epoch_pos, epoch_losses, epoch_est_losses
+        epoch_pos, epoch_losses, epoch_est_losses = 0, [], []
+        if continuum is None:
+            sampler = EpochOrder(len(dataset), steps_per_epoch * cfg.batch_size, cfg.seed, epoch,
+                                 replacement=cfg.epoch_samples is not None, start=start * cfg.batch_size)
+            # its own generator: creating the loader's iterator must not draw from the global RNG
+            loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
+                                                 num_workers=cfg.num_workers, drop_last=True,
+                                                 pin_memory=device.type == "cuda",
+                                                 generator=torch.Generator().manual_seed(cfg.seed))
+        else:
+            loader = range(start, steps_per_epoch)
+        pos = start
         for item in loader:
             if elapsed_min() * 60 + val_s * 1.2 + 2 > budget_s:
                 stopped_by = "max_minutes"
                 break
             if continuum is None:
                 blurred, sharp, p_idx = item
-                blurred, sharp = blurred.to(device, non_blocking=True), sharp.to(device, non_blocking=True)
                 sigma = preset_sigmas[p_idx.to(device)]
-            else:
+            else:  # blurred on the device, exactly, outside autocast
                 blurred, sharp, sigma = continuum.batch(step, cfg.batch_size, device)
+            blurred, sharp = speed.to_device(blurred), speed.to_device(sharp)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, max(step / total_steps, elapsed_min() * 60 / budget_s), cfg)
-            if wiener_net and not blind:  # told the blur
-                loss = loss_total = loss_fn(model(blurred), sharp)
-            elif blind:  # deconvolve with a jittered true sigma; train the estimator on its own batch
-                jitter = torch.exp(torch.randn(len(sigma), device=device) * cfg.sigma_jitter)
-                loss = loss_fn(model(blurred, sigma=sigma * jitter), sharp)
-                if continuum is not None:
-                    crop = min(model.estimator.tile, *train_arrays["sharp"].shape[1:3])
-                    eb, _, es = est_crops.batch(step, cfg.estimator_batch, device, crop=crop, stream=1,
-                                                vary_content=cfg.estimator_vary_content)
+            with speed.autocast():  # the loss itself in float32
+                if wiener_net and not blind:  # told the blur
+                    loss = loss_total = loss_fn(net(blurred).float(), sharp)
+                elif blind:  # deconvolve with a jittered true sigma; train the estimator on its own batch
+                    jitter = torch.exp(torch.randn(len(sigma), device=device) * cfg.sigma_jitter)
+                    loss = loss_fn(net(blurred, sigma=sigma * jitter).float(), sharp)
+                    if continuum is not None:
+                        crop = min(model.estimator.tile, *train_arrays["sharp"].shape[1:3])
+                        eb, _, es = est_crops.batch(step, cfg.estimator_batch, device, crop=crop, stream=1,
+                                                    vary_content=cfg.estimator_vary_content)
+                    else:
+                        eb, es = blurred, sigma
+                    est_loss = (model.estimator(eb).log() - es.log()).abs().mean()
+                    est_losses.append(est_loss.item())
+                    loss_total = loss + est_loss
                 else:
-                    eb, es = blurred, sigma
-                est_loss = (model.estimator(eb).log() - es.log()).abs().mean()
-                est_losses.append(est_loss.item())
-                loss_total = loss + est_loss
-            else:
-                loss = loss_total = loss_fn(model(blurred), sharp)
+                    loss = loss_total = loss_fn(net(blurred).float(), sharp)
             if not torch.isfinite(loss):
                 kept = f"the last good checkpoint {last_path} is kept" if last_path.exists() else "no checkpoint yet"
                 raise FloatingPointError(f"loss became {loss.item()} at step {step} (epoch {epoch}); {kept}. "
                                          "Lower lr (or set grad_clip) and rerun with resume=True.")
             optimizer.zero_grad(set_to_none=True)
-            loss_total.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
+            speed.backward_step(loss_total, optimizer, model.parameters(), cfg.grad_clip)
             if ema is not None:
                 ema.update_parameters(model)
             losses.append(loss.item())
             step += 1
+            pos += 1
             bar.update(1)
+            every_n = cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0
+            if (every_n or time.monotonic() - last_save > every_s) and pos < steps_per_epoch:
+                eval_model = ema.module if ema is not None else model
+                save_rotating(last_path, payload(epoch, eval_model, pos, losses, est_losses))
+                last_save = time.monotonic()
         if not losses:
             break
         tv = time.monotonic()
@@ -385,9 +518,12 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True) -> dict:
         if score is not None and score > best:
             best = score
             save_checkpoint(best_path, payload(epoch + 1, eval_model))
-        save_checkpoint(last_path, payload(epoch + 1, eval_model))
+        save_rotating(last_path, payload(epoch + 1, eval_model))
+        last_save = time.monotonic()
         write_json_atomic(run_dir / "history.json", history)
-        if stopped_by == "max_minutes":
+        if stop_when is not None and stop_when(history[-1]):
+            stopped_by = "stop_when"
+        if stopped_by != "epochs":
             break
     bar.close()
     if not best_path.exists() and last_path.exists():

@@ -50,7 +50,13 @@ def faithful_config(P: dict) -> TrainConfig:
                        epochs=P["epochs"], batch_size=P["batch_size"], lr=P["lr"], crop_size=P["crop_size"],
                        epoch_samples=P["epoch_samples"],
                        max_minutes=P["max_minutes"], train_max_frames=P["train_max_frames"],
-                       val_max_frames=P["val_max_frames"], device=P["device"], seed=P["seed"])
+                       val_max_frames=P["val_max_frames"], device=P["device"], seed=P["seed"], **_resume_keys(P))
+
+
+def _resume_keys(P: dict) -> dict:
+    """Every run of a notebook shares these: resume, and how often last.pt is written mid-epoch."""
+    return {"resume": bool(P.get("resume") or False),
+            "checkpoint_every_minutes": P.get("checkpoint_every_minutes", 10.0)}
 
 
 def ours_config(P: dict, **changes) -> TrainConfig:
@@ -58,7 +64,8 @@ def ours_config(P: dict, **changes) -> TrainConfig:
     o = {**P["ours"], **changes}
     return TrainConfig(**{**o, "presets": list(o.get("presets", P["presets"])),
                           "train_max_frames": P["train_max_frames"], "val_max_frames": P["val_max_frames"],
-                          "device": P["device"], "seed": o.get("seed", P["seed"]), "cosine": o.get("cosine", True)})
+                          "device": P["device"], "seed": o.get("seed", P["seed"]), "cosine": o.get("cosine", True),
+                          **{**_resume_keys(P), **{k: o[k] for k in ("resume", "checkpoint_every_minutes") if k in o}}})
 
 
 def residual_config(P: dict) -> TrainConfig:
@@ -207,6 +214,8 @@ def evaluate(P: dict, progress=True) -> dict:
             entry["parameters"] = ckpt["parameters"]
             entry.setdefault("train_minutes", {})[preset] = round(ckpt["minutes"], 2)
             entry.setdefault("epochs_done", {})[preset] = ckpt["epoch"]
+            entry.setdefault("epochs_asked", {})[preset] = ckpt.get("config", {}).get("epochs")
+            entry.setdefault("steps", {})[preset] = ckpt["step"]
     for name, per in methods.items():
         per["all"] = _pool(per.values())
     best_method, best_ckpt = _best_learned(methods, info)

@@ -65,6 +65,13 @@ def test_resume_continues_to_the_same_weights_bit_for_bit(processed, tmp_path):
         assert torch.equal(a["weights"][k], b["weights"][k]), k
 
 
+def test_resuming_a_run_its_budget_stopped_trains_no_further(processed, tmp_path):
+    first = train(tiny(epochs=1000, max_minutes=0.05), processed, tmp_path / "run", progress=False)
+    assert first["stopped_by"] == "max_minutes"
+    again = train(tiny(epochs=1000, max_minutes=0.05, resume=True), processed, tmp_path / "run", progress=False)
+    assert again["steps"] == first["steps"] and len(again["history"]) == len(first["history"])
+
+
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint(processed, tmp_path, monkeypatch):
     train(tiny(epochs=1), processed, tmp_path / "run", progress=False)
     monkeypatch.setitem(train_mod.LOSSES, "mse", lambda p, t: (p - t).mean() * float("nan"))
@@ -106,7 +113,9 @@ def test_cuda_asked_without_a_gpu_says_what_to_do():
 @pytest.mark.parametrize("kw,message", [({"batch_size": 0}, "batch_size must be an integer >= 1"),
                                         ({"lr": -1.0}, "lr must be a positive number"),
                                         ({"loss": "huber"}, "loss must be one of"),
-                                        ({"crop_size": 4}, "crop_size must be null")])
+                                        ({"crop_size": 4}, "crop_size must be null"),
+                                        ({"checkpoint_every_steps": 0}, "checkpoint_every_steps must be an integer >= 1"),
+                                        ({"checkpoint_every_minutes": -1}, "checkpoint_every_minutes must be > 0")])
 def test_bad_training_parameters_are_refused_up_front(kw, message):
     with pytest.raises(ValueError, match=message):
         tiny(**kw)

@@ -33,3 +33,13 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
                         for f in sharp_files])
     assert on_disk["methods"]["identity"]["c"]["psnr_db"] == pytest.approx(expected, rel=1e-12)
     assert on_disk["methods"]["identity"]["c"]["n_images"] == len(sharp_files)
+
+
+def test_how_far_training_got_is_stated_per_method():
+    from deblur_utils import tables
+
+    one = {"steps": {p: 1267 for p in "abc"}, "epochs_done": {p: 1 for p in "abc"},
+           "epochs_asked": {p: 1000 for p in "abc"}}
+    assert tables.how_far(one) == "1,267 steps, 1/1000 epochs (stopped by the time budget)"
+    per = {"steps": {"a": 5, "b": 9}, "epochs_done": {"a": 2, "b": 2}, "epochs_asked": {"a": 2, "b": 3}}
+    assert tables.how_far(per) == "a: 5 steps, 2/2 epochs; b: 9 steps, 2/3 epochs (stopped by the time budget)"

@@ -1,0 +1,113 @@
+"""Speed settings per device: mixed precision, memory layout, cuDNN/TF32, compilation.
+
+``resolve(device, amp=..., channels_last=..., compile=...)`` turns the parameters into what
+the device actually gets ("auto" decides per device, by what measured to help:
+``benchmarks/train_speed.py``); ``Speed`` then wraps the forward pass (``autocast``), the
+backward pass (``backward_step``: loss scaling for fp16) and the model (``prepare_model``).
+
+- ``amp``: "auto" is bf16 on a CUDA GPU that supports it, else fp16 with loss scaling, and
+  off on the CPU and MPS; "bf16", "fp16" force one (on the CPU too, for tests); "off".
+  Only the network runs in low precision: the on-device blur (exact integer sums) and the
+  blind model's spectral sigma estimate and FFTs stay in float32.
+- ``channels_last``: "auto" is on for CUDA (tensor cores want NHWC), off on the CPU.
+- ``compile``: ``torch.compile`` the model (off by default: minutes of compilation).
+- On CUDA also ``cudnn.benchmark`` (autotuned convolutions for fixed crop sizes) and TF32
+  matmuls/convolutions.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+AMP_CHOICES = ("auto", "bf16", "fp16", "off")
+
+
+@dataclass
+class Speed:
+    device: torch.device
+    amp_dtype: torch.dtype | None = None
+    channels_last: bool = False
+    compile: bool = False
+    scaler: object = None  # torch.amp.GradScaler when fp16, else None
+
+    @property
+    def amp(self) -> str:
+        return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.amp_dtype, "off")
+
+    def autocast(self):
+        """The context for the forward pass and the loss: low precision where the settings say."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        """Layout (in place) and, when asked, a compiled wrapper; the module itself keeps the weights."""
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+        return torch.compile(model) if self.compile else model
+
+    def backward_step(self, loss: torch.Tensor, optimizer, params, grad_clip: float | None) -> None:
+        """loss.backward(), clipping and the optimiser step, with loss scaling for fp16."""
+        if self.scaler is None:
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(params, grad_clip)
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        if grad_clip:
+            self.scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def state_dict(self) -> dict | None:
+        return self.scaler.state_dict() if self.scaler is not None else None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)
+
+
+def _flag(value, name: str) -> str:
+    if value in (True, "on", "true"):
+        return "on"
+    if value in (False, "off", "false", None):
+        return "off"
+    if value == "auto":
+        return "auto"
+    raise ValueError(f"{name} must be auto, on or off (true/false), got {value!r}")
+
+
+def check(amp="auto", channels_last="auto") -> None:
+    """Refuse unknown settings up front (TrainConfig calls this)."""
+    if amp not in AMP_CHOICES:
+        raise ValueError(f"amp must be one of {list(AMP_CHOICES)}, got {amp!r}")
+    _flag(channels_last, "channels_last")
+
+
+def resolve(device, amp="auto", channels_last="auto", compile=False) -> Speed:
+    """What the device gets for these parameters (see the module docstring); sets the CUDA switches."""
+    device = torch.device(device)
+    check(amp, channels_last)
+    cuda = device.type == "cuda"
+    if amp == "auto":
+        amp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "off"
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    cl = _flag(channels_last, "channels_last")
+    speed = Speed(device, dtype, cl == "on" or (cl == "auto" and cuda), bool(compile))
+    if dtype == torch.float16:
+        speed.scaler = torch.amp.GradScaler(device.type)
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return speed
+
