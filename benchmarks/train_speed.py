@@ -1,0 +1,205 @@
+"""Training speed: the original report's loop against ours, measured side by side in one run.
+
+    python benchmarks/train_speed.py [--json PATH] [--reference-minutes 30] [--width 128]
+
+1. Data path alone (no model): (blurred, sharp) pairs per second delivered by the original loader
+   (PIL decodes a sharp PNG and its three blurred PNGs per sample, whole frames) against ours
+   (the uint8 memory-mapped cache of Set A/B, ``data.load_cached``, in ``EpochOrder``).
+2. Whole training step, the faithful SRCNN at ``--width``, whole 256x448 frames: the original loop
+   (PNGs decoded per step, batch 2, fp32) against ours (cached frames, and the layout and batch
+   that measure fastest here); pixels per second and the ratio.
+3. Time to quality: the faithful SRCNN recipe (width ``--reference-width``, batch 2, lr 1e-4,
+   whole frames) trains ``--reference-minutes``; its validation PSNR on preset b at the end is the
+   target. Ours (the parameter set's recipe) trains until its validation PSNR on b reaches it.
+4. Inference: seconds for 150 frames of 256x448 through the best model (reports/metrics.json's
+   ``best_checkpoint``, else the same architecture untrained: the cost is the same).
+
+``--json PATH`` writes the figures with the keys loader_ratio, throughput_ratio,
+time_to_quality_ratio and inference_seconds_150.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from deblur_utils import config, paths, workflow  # noqa: E402
+from deblur_utils.blur import get_preset  # noqa: E402
+from deblur_utils.data import EpochOrder, PairedFrames, load_cached, split_frames, write_json_atomic  # noqa: E402
+from deblur_utils.imageio import read_rgb  # noqa: E402
+from deblur_utils.models import build_model  # noqa: E402
+from deblur_utils.train import TrainConfig, model_from_checkpoint, predict_uint8, to_tensor, train  # noqa: E402
+
+PRESETS = ("a", "b", "c")
+
+
+class OriginalFrames(torch.utils.data.Dataset):
+    """The report's loader: per sample, PIL decodes the sharp PNG and its three blurred PNGs."""
+
+    def __init__(self, processed, rels):
+        self.processed, self.rels = Path(processed), rels
+
+    def __len__(self):
+        return len(self.rels)
+
+    def __getitem__(self, i):
+        rel = self.rels[i]
+        sharp = to_tensor(read_rgb(paths.sharp_dir(self.processed) / rel)[None])[0]
+        blurred = [to_tensor(read_rgb(paths.blur_dir(get_preset(p).name, self.processed) / rel)[None])[0]
+                   for p in PRESETS]
+        return torch.stack(blurred), sharp.expand(3, *sharp.shape)  # 3 pairs
+
+
+def original_pairs(processed, rels, batch=2):
+    """(blurred, sharp) batches of ``batch`` pairs, decoded from PNG as the original loop did."""
+    for blurred, sharp in torch.utils.data.DataLoader(OriginalFrames(processed, rels), batch_size=1):
+        b, s = blurred[0], sharp[0]
+        for k in range(0, len(b), batch):
+            yield b[k:k + batch], s[k:k + batch]
+
+
+def our_pairs(arrays, batch=2, seed=0):
+    ds = PairedFrames(arrays, PRESETS)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch, drop_last=True,
+                                         sampler=EpochOrder(len(ds), len(ds) // batch * batch, seed, 0))
+    for blurred, sharp, _ in loader:
+        yield blurred, sharp
+
+
+def rate(iterator, n_pairs):
+    """Pairs per second to draw ``n_pairs`` from an iterator of (blurred, sharp) batches."""
+    t0, got = time.perf_counter(), 0
+    for blurred, _ in iterator:
+        got += len(blurred)
+        if got >= n_pairs:
+            break
+    return got / (time.perf_counter() - t0)
+
+
+def step_rate(model_width, batches, steps, channels_last=False):
+    """Pixels per second of whole training steps (forward, MSE, backward, Adam) over ``batches``."""
+    torch.manual_seed(0)
+    model = build_model("srcnn", width=model_width)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    pixels, t0 = 0, None
+    for i, (blurred, sharp) in enumerate(batches):
+        if i == 1:  # the first step warms up allocators and kernels
+            t0, pixels = time.perf_counter(), 0
+        if channels_last:
+            blurred = blurred.contiguous(memory_format=torch.channels_last)
+        loss = torch.nn.functional.mse_loss(model(blurred), sharp)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        pixels += blurred.shape[0] * blurred.shape[2] * blurred.shape[3]
+        if i >= steps:
+            break
+    return pixels / (time.perf_counter() - t0)
+
+
+def time_to_quality(P, minutes, ref_width, progress):
+    runs = paths.runs_dir() / "benchmarks" / "speed"
+    ref_cfg = TrainConfig(model="srcnn", model_kwargs={"width": ref_width}, presets=list(PRESETS), batch_size=2,
+                          lr=1e-4, epochs=100000, epoch_samples=16, max_minutes=minutes, val_max_frames=2,
+                          device=P["device"], seed=0)
+    ref = train(ref_cfg, paths.processed_dir(), runs / "reference", progress=progress)
+    target = ref["history"][-1]["val_psnr_db_per_preset"]["b"]
+    ours_cfg = workflow.ours_config({**P, "val_max_frames": 2}, max_minutes=minutes, epochs=100000,
+                                    epoch_samples=P["ours"]["batch_size"] * 8)
+    ours = train(ours_cfg, paths.processed_dir(), runs / "ours", progress=progress,
+                 stop_when=lambda h: h["val_psnr_db_per_preset"]["b"] >= target)
+    hit = [h for h in ours["history"] if h["val_psnr_db_per_preset"]["b"] >= target]
+    ours_min = hit[0]["minutes"] if hit else float("inf")
+    return {"target_val_psnr_b_db": target, "reference_minutes": ref["minutes"], "reference_steps": ref["steps"],
+            "ours_minutes": ours_min, "ours_val_psnr_b_db": hit[0]["val_psnr_db_per_preset"]["b"] if hit else None,
+            "time_to_quality_ratio": ref["minutes"] / ours_min if hit else 0.0}
+
+
+def inference_seconds(P, n=150):
+    test = load_cached(paths.processed_dir(), "test", ["b"])
+    frames = np.asarray(test[get_preset("b").name])
+    frames = np.concatenate([frames] * (n // len(frames) + 1))[:n]
+    ckpt = None
+    if paths.metrics_path().exists():
+        ckpt = json.loads(paths.metrics_path().read_text()).get("best_checkpoint")
+    if ckpt and Path(ckpt).exists():
+        model, _ = model_from_checkpoint(ckpt)
+        what = ckpt
+    else:
+        cfg = workflow.ours_config(P)
+        model, what = build_model(cfg.model, **cfg.model_kwargs).eval(), f"{cfg.model} (untrained, same cost)"
+    predict_uint8(model, frames[:2], "cpu", batch_size=2)  # warm-up
+    t0 = time.perf_counter()
+    predict_uint8(model, frames, "cpu", batch_size=8)
+    return time.perf_counter() - t0, what
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--param-set", default="default")
+    ap.add_argument("--width", type=int, default=128, help="faithful SRCNN width for the step comparison")
+    ap.add_argument("--steps", type=int, default=4, help="timed training steps per variant")
+    ap.add_argument("--loader-pairs", type=int, default=48)
+    ap.add_argument("--reference-minutes", type=float, default=30.0)
+    ap.add_argument("--reference-width", type=int, default=1024)
+    ap.add_argument("--skip-ttq", action="store_true", help="skip the time-to-quality race")
+    ap.add_argument("--inference-frames", type=int, default=150, help="frames timed (scaled to 150)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    P = config.load_params(args.param_set)
+    if not (paths.processed_dir() / "splits.json").exists():
+        workflow.prepare(P, progress=not args.no_progress)
+    processed = paths.processed_dir()
+    rels = split_frames(processed, "train")
+    arrays = load_cached(processed, "train", PRESETS)
+    out = {"param_set": P["param_set"], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "device": "cpu", "threads": torch.get_num_threads()}
+
+    orig = rate(original_pairs(processed, rels), args.loader_pairs)
+    ours = rate(our_pairs(arrays), args.loader_pairs)
+    out.update(loader_original_pairs_per_s=orig, loader_ours_pairs_per_s=ours, loader_ratio=ours / orig)
+    print(f"data path: original {orig:.1f} pairs/s, ours {ours:.1f} pairs/s, ratio {ours / orig:.1f}x")
+
+    variants = {"original loop (PNG per step, batch 2, fp32)": (lambda: original_pairs(processed, rels), False),
+                "ours: cache, batch 2": (lambda: our_pairs(arrays, 2), False),
+                "ours: cache, batch 2, channels_last": (lambda: our_pairs(arrays, 2), True),
+                "ours: cache, batch 8": (lambda: our_pairs(arrays, 8), False),
+                "ours: cache, batch 8, channels_last": (lambda: our_pairs(arrays, 8), True)}
+    steps = {name: step_rate(args.width, make(), args.steps, cl) for name, (make, cl) in variants.items()}
+    base = steps.pop("original loop (PNG per step, batch 2, fp32)")
+    best = max(steps, key=steps.get)
+    out.update(step_original_pixels_per_s=base, step_variants_pixels_per_s=steps, step_ours_best=best,
+               throughput_ratio=steps[best] / base)
+    print(f"training step, SRCNN width {args.width}, 256x448 frames: original {base / 1e6:.3f} Mpx/s")
+    for name, v in steps.items():
+        print(f"  {name}: {v / 1e6:.3f} Mpx/s ({v / base:.2f}x)")
+    print(f"throughput ratio (best: {best}): {steps[best] / base:.2f}x")
+
+    if not args.skip_ttq:
+        ttq = time_to_quality(P, args.reference_minutes, args.reference_width, not args.no_progress)
+        out.update(ttq)
+        print(f"time to quality: SRCNN-{args.reference_width} recipe reaches {ttq['target_val_psnr_b_db']:.2f} dB "
+              f"(val, b) after {ttq['reference_minutes']:.1f} min; ours reaches it after {ttq['ours_minutes']:.2f} min: "
+              f"{ttq['time_to_quality_ratio']:.1f}x")
+    secs, what = inference_seconds(P, args.inference_frames)
+    secs_150 = secs * 150 / args.inference_frames
+    out.update(inference_seconds_150=secs_150, inference_frames_timed=args.inference_frames, inference_model=what)
+    print(f"inference: {args.inference_frames} frames of 256x448 in {secs:.1f} s, {secs_150:.1f} s per 150 ({what})")
+    if args.json:
+        write_json_atomic(args.json, out)
+        print(f"written to {args.json}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
