@@ -48,7 +48,7 @@ def _minutes(info) -> str:
 
 
 def how_far(info) -> str:
-    """How far a learned method's training got, e.g. '1,267 steps, 1/1000 epochs (stopped by the time budget)'."""
+    """How far a learned method's training got, e.g. '1,195 steps, 5/1000 epochs (stopped by the time budget)'."""
     out = []
     for preset, steps in (info.get("steps") or {}).items():
         done, asked = info["epochs_done"][preset], info.get("epochs_asked", {}).get(preset)

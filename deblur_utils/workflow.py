@@ -62,10 +62,9 @@ def _resume_keys(P: dict) -> dict:
 def ours_config(P: dict, **changes) -> TrainConfig:
     """Our recipe (``P["ours"]``), with ``changes`` on top (model, budget...)."""
     o = {**P["ours"], **changes}
-    return TrainConfig(**{**o, "presets": list(o.get("presets", P["presets"])),
+    return TrainConfig(**{**_resume_keys(P), **o, "presets": list(o.get("presets", P["presets"])),
                           "train_max_frames": P["train_max_frames"], "val_max_frames": P["val_max_frames"],
-                          "device": P["device"], "seed": o.get("seed", P["seed"]), "cosine": o.get("cosine", True),
-                          **{**_resume_keys(P), **{k: o[k] for k in ("resume", "checkpoint_every_minutes") if k in o}}})
+                          "device": P["device"], "seed": o.get("seed", P["seed"]), "cosine": o.get("cosine", True)})
 
 
 def residual_config(P: dict) -> TrainConfig:
