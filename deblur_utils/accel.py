@@ -44,8 +44,13 @@ class Speed:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def to_device(self, x: torch.Tensor) -> torch.Tensor:
+        """On the training device, in its layout; uint8 images (the loader's) become [0, 1] floats there."""
         x = x.to(self.device, non_blocking=True)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+        if x.dim() != 4:
+            return x
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         """Layout (in place) and, when asked, a compiled wrapper; the module itself keeps the weights."""

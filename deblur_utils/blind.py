@@ -140,8 +140,12 @@ class BlindWienerNet(nn.Module):
     def __init__(self, width: int = 32, blocks: int = 4, spread: float = 0.15, est_hidden: int = 64,
                  gate_lo: float = 0.42, gate_width: float = 0.1, floor_sigma: float = 0.3, refine: bool = True,
                  gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192,
-                 refine_on: str = "rgb"):
+                 refine_on: str = "rgb", refine_scale: int = 1):
         super().__init__()
+        if refine_scale not in (1, 2, 4):
+            raise ValueError(f"refine_scale must be 1, 2 or 4 (the refiner works on pixel-unshuffled "
+                             f"scale x scale blocks), got {refine_scale!r}")
+        self.scale = int(refine_scale)
         if fixed_sigma is not None and not (isinstance(fixed_sigma, (int, float)) and fixed_sigma > 0):
             raise ValueError(f"fixed_sigma must be a positive number (pixels) or null, got {fixed_sigma!r}")
         self.fixed_sigma, self.use_gate = fixed_sigma, gate and fixed_sigma is None
@@ -156,9 +160,10 @@ class BlindWienerNet(nn.Module):
         self.spread, self.refine = spread, refine
         self.gate_lo, self.gate_width, self.floor_sigma = float(gate_lo), float(gate_width), float(floor_sigma)
         if refine:
-            self.head = nn.Conv2d(ch * 4 + 1, width, 3, padding=1)
+            s2 = self.scale ** 2
+            self.head = nn.Conv2d(ch * 4 * s2 + 1, width, 3, padding=1)
             self.blocks = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
-            self.tail = nn.Conv2d(width, ch, 3, padding=1)
+            self.tail = nn.Conv2d(width, ch * s2, 3, padding=1)
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
 
@@ -171,6 +176,22 @@ class BlindWienerNet(nn.Module):
             return torch.ones_like(sigma)
         return ((sigma - self.gate_lo) / self.gate_width).clamp(0, 1)
 
+    def _refine(self, z: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """The CNN's correction of the Wiener estimate. With ``scale`` > 1 it works on pixel-unshuffled
+        blocks (scale x scale pixels to channels): scale**2 times fewer positions, a wider view."""
+        h, w = z.shape[-2:]
+        s = self.scale
+        if s > 1:
+            ph, pw = -h % s, -w % s
+            if ph or pw:
+                z = F.pad(z, (0, pw, 0, ph), mode="replicate")
+            z = F.pixel_unshuffle(z, s)
+        smap = sigma[:, None, None, None].expand(-1, 1, *z.shape[-2:])
+        r = self.tail(self.blocks(self.head(torch.cat([z, smap], 1))))
+        if s > 1:
+            r = F.pixel_shuffle(r, s)[..., :h, :w]
+        return r
+
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
         if sigma is None:
             sigma = (self.estimator(x) if self.fixed_sigma is None
@@ -182,12 +203,11 @@ class BlindWienerNet(nn.Module):
         lo, mid, hi, *floor = self.wiener(x, sigmas)
         y = mid
         if self.refine:
-            smap = sigma[:, None, None, None].expand(-1, 1, *x.shape[-2:])
             inputs = [x, lo, mid, hi]
             if self.luma:  # Rec. 601 luma in, one correction added to R, G and B alike
                 w = x.new_tensor([0.299, 0.587, 0.114])[None, :, None, None]
                 inputs = [(t * w).sum(1, keepdim=True) for t in inputs]
-            y = mid + self.tail(self.blocks(self.head(torch.cat([*inputs, smap], 1))))
+            y = mid + self._refine(torch.cat(inputs, 1), sigma)
         if not self.use_gate:
             return y
         return floor[0] + self.gate(sigma)[:, None, None, None] * (y - floor[0])

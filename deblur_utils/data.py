@@ -257,7 +257,9 @@ class PairedFrames(torch.utils.data.Dataset):
     """Each sharp frame paired with each of its blurred versions, as the original loader did.
 
     Item ``i`` is frame ``i // P`` under preset ``i % P``: ``(blurred, sharp, preset_index)``,
-    float32 tensors (3, H, W) in [0, 1], RGB. The blurred input is the uint8 Set B
+    uint8 tensors (3, H, W), RGB: a quarter of float32's bytes through collation, pinned memory and
+    the host-to-device copy; the training device turns them into [0, 1] floats
+    (``accel.Speed.to_device``). The blurred input is the uint8 Set B
     frame, so the model sees exactly what it is graded on. With ``crop_size`` each
     item is a random crop with random flips (training); without, the whole frame.
     An item may be asked for as ``(i, seed)`` (what ``EpochOrder`` yields): the crop and
@@ -287,13 +289,12 @@ class PairedFrames(torch.utils.data.Dataset):
             x = int(torch.randint(0, w - self.crop_size + 1, (), generator=gen))
             blurred = blurred[y:y + self.crop_size, x:x + self.crop_size]
             sharp = sharp[y:y + self.crop_size, x:x + self.crop_size]
-        pair = torch.from_numpy(np.stack([blurred, sharp])).permute(0, 3, 1, 2)  # (2, 3, h, w) uint8
+        pair = [torch.from_numpy(np.array(a)).permute(2, 0, 1) for a in (blurred, sharp)]  # own, writable copies
         if self.augment:
             if torch.rand((), generator=gen) < 0.5:
-                pair = pair.flip(-1)
+                pair = [t.flip(-1) for t in pair]
             if torch.rand((), generator=gen) < 0.5:
-                pair = pair.flip(-2)
-        pair = pair.float().div_(255.0)
+                pair = [t.flip(-2) for t in pair]
         return pair[0], pair[1], p
 
 

@@ -122,3 +122,27 @@ def test_varied_content_batches_are_deterministic_whole_grey_levels(rng):
     assert blurred.shape == sharp.shape == (3, 3, 40, 40) and sig.shape == (3,)
     assert torch.equal((sharp * 255).round(), sharp * 255) or torch.allclose((sharp * 255).round(), sharp * 255)
     assert torch.equal(cc.batch(5, 3, "cpu", crop=40, stream=1, vary_content=True)[0], blurred)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_refiner_on_pixel_unshuffled_blocks_keeps_any_frame_size(rng, scale):
+    """refine_scale > 1: the CNN runs on scale x scale blocks; odd sizes are padded, then cropped back."""
+    model = build_model("blind_wiener", width=8, blocks=1, refine_scale=scale)
+    assert model.head.in_channels == 12 * scale ** 2 + 1 and model.tail.out_channels == 3 * scale ** 2
+    x = _to_t(blur_uint8(natural_like(rng, 37, 51), "b"))
+    sigma = torch.tensor([1.0])
+    with torch.no_grad():
+        mid = model.wiener(x, [sigma])[0]
+        assert torch.allclose(model(x, sigma=sigma), mid, atol=1e-6)  # zero-initialised tail: the Wiener filter
+        torch.nn.init.normal_(model.tail.weight, std=0.1)
+        y = model(x, sigma=sigma)
+    assert y.shape == x.shape and (y - mid).abs().max() > 1e-3
+    # each output block depends on its neighbourhood only: a change far away leaves a corner alone
+    x2 = x.clone()
+    x2[..., 30:, 40:] = 0.5
+    with torch.no_grad():
+        y2 = model(x2, sigma=sigma)
+    d = (y2 - y).abs()
+    assert d[..., 30:, 40:].max() > 1e-3
+    with pytest.raises(ValueError, match="refine_scale"):
+        build_model("blind_wiener", refine_scale=3)

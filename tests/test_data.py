@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from deblur_utils import paths
@@ -117,8 +118,9 @@ def test_paired_dataset_pairs_each_frame_with_each_blur(tmp_path, rng):
     ds = PairedFrames(arrays)
     assert len(ds) == 4 * 3
     blurred, sharp, p = ds[5]  # frame 1, preset c
-    assert p == 2
-    np.testing.assert_array_equal((blurred.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), arrays["c"][1])
+    assert p == 2 and blurred.dtype == sharp.dtype == torch.uint8  # floats are made on the training device
+    np.testing.assert_array_equal(blurred.permute(1, 2, 0).numpy(), arrays["c"][1])
+    np.testing.assert_array_equal(sharp.permute(1, 2, 0).numpy(), arrays["sharp"][1])
     crops = PairedFrames(arrays, crop_size=48, augment=True)
     assert crops[0][0].shape == (3, 48, 48)
     with pytest.raises(ValueError, match="crop_size 300 is larger than the 256x448 frames"):
