@@ -253,7 +253,7 @@ def sweep_comparison(rows: list, presets):
     all_counts = sorted({r["parameters"] for r in rows})
     span = math.log10(all_counts[-1] / all_counts[0]) if all_counts[0] > 0 else 0
     for c in all_counts:
-        if not counts or math.log10(c / counts[-1]) > 0.12 * span:
+        if not counts or math.log10(c / counts[-1]) > 0.15 * span:
             counts.append(c)
     minutes = [r["train_minutes"] for r in rows if r["train_minutes"]]
     wide = bool(minutes) and max(minutes) / max(min(minutes), 1e-9) > 10
