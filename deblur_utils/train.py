@@ -397,8 +397,12 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
     # what the training step calls (compiled when asked; in DDP under torchrun); the weights are model's
     net = None if ranks.distributed else speed.prepare_model(model)
     seed = distributed.rank_seed(cfg.seed, ranks.rank)  # cfg.seed in one process
+    if not ranks.main:  # rank 0 builds a missing cache (the others write nothing), then they read it
+        distributed.barrier(ranks)
     train_arrays = load_cached(processed_dir, "train", cfg.presets, cfg.train_max_frames)
-    val_arrays = load_cached(processed_dir, "val", cfg.presets, cfg.val_max_frames)
+    val_arrays = load_cached(processed_dir, "val", cfg.presets, cfg.val_max_frames) if ranks.main else None
+    if ranks.main:
+        distributed.barrier(ranks)
     dataset = PairedFrames(train_arrays, cfg.presets, cfg.crop_size, augment=cfg.crop_size is not None)
     continuum = (ContinuumCrops(train_arrays["sharp"], cfg.crop_size, cfg.sigma_range, cfg.preset_fraction, seed,
                                 sigma_law=cfg.sigma_law)

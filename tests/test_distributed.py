@@ -89,16 +89,28 @@ def _worker(rank, world, ports, data, root):
         dist.all_gather(got, flat)
         same.append(all(torch.equal(got[0], g) for g in got))
 
-    runs = [("straight", _cfg(epochs=4), on_step), ("resumed", _cfg(epochs=2), None),
-            ("resumed", _cfg(epochs=4, resume=True), None)]
+    def interrupt(step, model):  # every rank at once, mid-epoch, two steps after the checkpoint of step 8
+        if step == 10:
+            raise KeyboardInterrupt
+
+    continued = []
+    runs = [("straight", _cfg(epochs=4), on_step), ("resumed", _cfg(epochs=4), interrupt),
+            ("resumed", _cfg(epochs=4, resume=True), lambda step, model: continued.append(step))]
     out = []
     for port, (name, cfg, hook) in zip(ports, runs):
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                           WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
-        s = T.train(cfg, data, Path(root) / name, progress=False, on_step=hook)
+        if cfg.resume:
+            ckpt = T.load_checkpoint(Path(root) / name / "last.pt")
+            resumed_from = {"step": ckpt["step"], "epoch": ckpt["epoch"], "epoch_pos": ckpt["epoch_pos"]}
+        try:
+            s = T.train(cfg, data, Path(root) / name, progress=False, on_step=hook)
+        except KeyboardInterrupt:
+            s = {"rank": rank, "stopped_by": "interrupted"}
         assert not dist.is_initialized(), "train() must leave no process group behind"
         out.append({k: s.get(k) for k in ("rank", "steps", "stopped_by", "world_size")})
-    (Path(root) / f"rank{rank}.json").write_text(json.dumps({"writes": writes, "same": same, "runs": out}))
+    (Path(root) / f"rank{rank}.json").write_text(json.dumps({"writes": writes, "same": same, "runs": out,
+                                                             "resumed_from": resumed_from, "continued": continued}))
 
 
 def test_two_gloo_processes_train_in_step_rank0_writes_and_resume_continues_exactly(data, tmp_path):
@@ -110,16 +122,22 @@ def test_two_gloo_processes_train_in_step_rank0_writes_and_resume_continues_exac
     assert len(r0["same"]) == len(r1["same"]) == 24 and all(r0["same"]) and all(r1["same"])
     assert r1["writes"] == [] and r0["writes"], "rank 1 must write nothing"
     assert any(w.endswith("last.pt") for w in r0["writes"])
-    assert [r["rank"] for r in r1["runs"]] == [1, 1, 1] and r1["runs"][2]["steps"] == 24
+    assert [r["rank"] for r in r1["runs"]] == [1, 1, 1] and r1["runs"][1]["stopped_by"] == "interrupted"
+    assert r1["runs"][2]["steps"] == 24
 
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     hist = json.loads((straight / "history.json").read_text())
     assert hist[-1]["train_loss"] < hist[0]["train_loss"] and hist[-1]["val_loss"] < hist[0]["val_loss"]
     a, b = load_checkpoint(straight / "last.pt"), load_checkpoint(resumed / "last.pt")
     assert a["world_size"] == b["world_size"] == 2 and len(a["rank_states"]) == 2
-    assert [h["step"] for h in b["history"]] == [6, 12, 18, 24]  # continued from step 12, not restarted
+    # interrupted at step 10: its last checkpoint is step 8, 2 steps into epoch 2, and the run went on from there
+    assert r0["resumed_from"] == r1["resumed_from"] == {"step": 8, "epoch": 1, "epoch_pos": 2}
+    assert r0["continued"] == r1["continued"] == list(range(9, 25))
+    assert b["epoch"] == 4 and b["step"] == 24 and not list(resumed.glob("replaced-*"))
     for name, tensor in a["raw_weights"].items():
         assert torch.equal(tensor, b["raw_weights"][name]), f"{name}: resumed run differs from the straight one"
+    drop = lambda h: [{k: v for k, v in e.items() if k != "minutes"} for e in h]  # noqa: E731
+    assert drop(a["history"]) == drop(b["history"])  # the same losses over both ranks, epoch by epoch
     assert json.loads((straight / "summary.json").read_text())["world_size"] == 2
 
     # Rank r takes positions r, r + 2, ... of each epoch's order, and DDP averages the two mean-loss
@@ -129,7 +147,7 @@ def test_two_gloo_processes_train_in_step_rank0_writes_and_resume_continues_exac
     assert one["step"] == 24
     for name, tensor in one["raw_weights"].items():
         torch.testing.assert_close(a["raw_weights"][name], tensor, rtol=1e-4, atol=1e-5, msg=name)
-    assert not list(straight.glob(".*.tmp")) and not list(resumed.glob("replaced-*"))
+    assert not list(straight.glob(".*.tmp"))
 
 
 def test_torchrun_launched_from_a_notebook_trains_in_two_processes(data, monkeypatch, capsys):
