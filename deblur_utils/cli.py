@@ -4,7 +4,9 @@
     deblur --checkpoint CKPT IN_DIR OUT_DIR    deblur a folder of images to PNGs of the same names
     blur --preset P IN_DIR OUT_DIR             blur a folder of images with a preset
     prepare [--raw-dir DIR]                    build Set A / Set B and the split (notebook 01)
-    train [--model srcnn ...]                  train one model (notebook 02's parameters)
+    train [--model srcnn ...]                  train one model (notebook 02's parameters); under
+                                               torchrun, data-parallel over the processes it starts
+    sweep --widths 64 256 ...                  notebooks 02 and 04 once per width, then the comparison
     report [--params default]                  run notebooks 01-05 and export HTML
 """
 from __future__ import annotations
@@ -162,13 +164,41 @@ def cmd_train(args) -> int:
         for key in ("crop_size", "epoch_samples", "max_minutes", "checkpoint_every_minutes"):
             if isinstance(cfg[key], str):
                 cfg[key] = _none_or(int if key in ("crop_size", "epoch_samples") else float, cfg[key])
+    if args.config:  # a whole TrainConfig (what workflow.train_run writes for torchrun); --resume still counts
+        cfg = _config_file(args.config, t_flags_given(args))
+        cfg["resume"] = bool(args.resume or cfg.get("resume"))
     tc = TrainConfig.from_dict(cfg)
     data = Path(args.data_dir).resolve() if args.data_dir else paths.processed_dir()
     out = Path(args.out_dir) if args.out_dir else paths.runs_dir() / "cli"
     summary = train(tc, data, out)
+    if summary.get("rank", 0):  # under torchrun only rank 0 reports
+        return 0
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1, default=str))
     print(f"checkpoint: {out / 'best.pt'}")
     return 0
+
+
+def t_flags_given(args) -> list:
+    """The recipe flags given on the command line (``--config`` takes the whole recipe from its file)."""
+    recipe = ("model", "width", "blocks", "presets", "epochs", "batch_size", "lr", "crop_size", "max_minutes",
+              "device", "train_max_frames", "val_max_frames", "loss", "optimizer", "ema_decay", "grad_clip",
+              "warmup_steps", "epoch_samples", "select_on", "checkpoint_every_steps", "checkpoint_every_minutes",
+              "amp", "channels_last", "compile")
+    given = [k for k in recipe if getattr(args, k, None) is not None]
+    return given + (["cosine"] if args.cosine else []) + (["recipe"] if args.recipe != "faithful" else [])
+
+
+def _config_file(path, given) -> dict:
+    if given:
+        raise ValueError(f"--config {path} holds the whole recipe; drop --{' --'.join(g.replace('_', '-') for g in given)} "
+                         "or edit the file")
+    try:
+        cfg = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--config {path}: not a readable JSON TrainConfig ({err})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"--config {path}: a JSON object of training parameters is needed")
+    return cfg
 
 
 def _none_or(kind, text: str):
@@ -214,6 +244,13 @@ def cmd_report(args) -> int:
         raise ValueError(f"--only {args.only} matches none of {list(NOTEBOOKS)}")
     run_report(_set_path(args.params), parameters, notebooks=chosen, html=not args.no_html)
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import run_sweep
+
+    result = run_sweep(args.widths, args.models, _set_path(args.params), nproc=args.nproc)
+    return 1 if result["failed"] else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,7 +323,22 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true",
                    help="continue from OUT_DIR/last.pt, or from last.prev.pt when last.pt is unreadable; "
                         "without it an earlier run in OUT_DIR is moved to OUT_DIR/replaced-<time>/")
+    t.add_argument("--config", help="a JSON file with every training parameter (dataclasses.asdict of a "
+                                    "TrainConfig, as workflow.train_run writes it for torchrun); no recipe flags")
     t.set_defaults(fn=cmd_train)
+
+    sw = sub.add_parser("sweep", help="notebooks 02 and 04 once per model width, each into its own folder; "
+                                      "then PSNR per preset vs parameters and vs training time",
+                        description="Runs notebook 02 (training only the swept model) and 04 with papermill for "
+                                    "every (model, width) into reports/sweep/<model>_width<W>/, skips finished "
+                                    "ones, goes on past a failed one and exits 1 naming it. Notebook 01 runs "
+                                    "first when the data is not prepared yet.")
+    sw.add_argument("--widths", type=int, nargs="+", required=True, help="channel widths, e.g. 64 256 1024 2048")
+    sw.add_argument("--models", nargs="+", default=["srcnn"], choices=["srcnn", "residual_srcnn", "ours"],
+                    help="whose width is swept: srcnn (the faithful SRCNN, default), residual_srcnn, ours")
+    sw.add_argument("--params", default="default", help="parameter set: default, ci, full, or a YAML path")
+    sw.add_argument("--nproc", type=int, help="processes per training run (>1: torchrun, e.g. one per GPU)")
+    sw.set_defaults(fn=cmd_sweep)
 
     r = sub.add_parser("report", help="run notebooks 01-05 with papermill into reports/ (+ HTML)")
     r.add_argument("--params", default="default", help="parameter set: default, ci, full, or a YAML path")

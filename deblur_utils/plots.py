@@ -232,3 +232,58 @@ def psnr_vs_sigma(sweep: dict, presets: dict | None = None):
     ax_p.legend(fontsize=6)
     fig.tight_layout()
     return fig
+
+
+def _count_label(n: float) -> str:
+    return f"{n / 1e6:.3g}M" if n >= 1e6 else f"{n / 1e3:.3g}K" if n >= 1e3 else f"{n:.0f}"
+
+
+def sweep_comparison(rows: list, presets):
+    """A width sweep: test PSNR against parameter count (top row) and training minutes (bottom row),
+    one panel per preset (each its own dB range), one line per model; dotted black: the blurred input.
+
+    ``rows``: sweep.py's, each with model, width, parameters, train_minutes, psnr_db and identity_psnr_db.
+    """
+    from matplotlib.ticker import FixedLocator, NullFormatter
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    colors = method_colors(models)
+    fig, axes = plt.subplots(2, len(presets), figsize=(A4_WIDTH_IN, 4.4), squeeze=False)
+    counts = []  # tick at each model size, leaving out one too close (on the log axis) to the previous
+    all_counts = sorted({r["parameters"] for r in rows})
+    span = math.log10(all_counts[-1] / all_counts[0]) if all_counts[0] > 0 else 0
+    for c in all_counts:
+        if not counts or math.log10(c / counts[-1]) > 0.15 * span:
+            counts.append(c)
+    minutes = [r["train_minutes"] for r in rows if r["train_minutes"]]
+    wide = bool(minutes) and max(minutes) / max(min(minutes), 1e-9) > 10
+    for k, p in enumerate(presets):
+        ax_n, ax_t = axes[0, k], axes[1, k]
+        for model in models:
+            rs = sorted((r for r in rows if r["model"] == model), key=lambda r: r["parameters"])
+            y = [np.nan if r["psnr_db"].get(p) is None else r["psnr_db"][p] for r in rs]
+            kw = dict(color=colors[model], marker="o", ms=3.5, lw=1.3, label=model)
+            ax_n.plot([r["parameters"] for r in rs], y, **kw)
+            ax_t.plot([r["train_minutes"] for r in rs], y, **kw)
+            for r, v in zip(rs, y):
+                ax_n.annotate(f"w{r['width']}", (r["parameters"], v), textcoords="offset points", xytext=(0, 4),
+                              ha="center", fontsize=6, color="0.3")
+        base = next((r["identity_psnr_db"].get(p) for r in rows if r["identity_psnr_db"].get(p) is not None), None)
+        for ax in (ax_n, ax_t):
+            if base is not None:
+                ax.axhline(base, color="black", ls=":", lw=0.9, label="blurred input")
+            ax.set_title(f"preset {p}")
+        ax_n.set_xscale("log")
+        ax_n.xaxis.set_major_locator(FixedLocator(counts))
+        ax_n.set_xticks(counts, [_count_label(c) for c in counts], fontsize=7)
+        ax_n.xaxis.set_minor_formatter(NullFormatter())
+        ax_n.set_xlabel("parameters (log scale)")
+        ax_t.set_xscale("log" if wide else "linear")
+        ax_t.xaxis.set_minor_formatter(NullFormatter())
+        ax_t.set_xlabel("training time (minutes" + (", log scale)" if wide else ")"))
+    for row in axes:
+        row[0].set_ylabel("test PSNR (dB)")
+    axes[0, 0].legend(fontsize=6)
+    fig.suptitle("width sweep: test PSNR (course metric) against model size and training time")
+    fig.tight_layout()
+    return fig

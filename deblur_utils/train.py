@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import accel
+from . import accel, distributed
 from .atomic import replacing
 from .blind import BlindWienerNet
 from .blur import get_preset
@@ -354,29 +354,68 @@ def _set_aside(run_dir: Path) -> None:
         p.replace(dest / p.name)
 
 
-def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=None) -> dict:
+def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=None, on_step=None) -> dict:
     """Train one model; returns {"history", "best_val_psnr_db", "minutes", "stopped_by", "parameters", ...}.
 
     ``stop_when(history_entry) -> bool``, called after each validation, ends training early
     (``stopped_by: "stop_when"``): the time-to-quality benchmark stops at a target PSNR with it.
+    ``on_step(step, model)`` is called after every optimiser step (on every rank).
+
+    Started by ``torchrun`` (see distributed.py), each process trains data-parallel on its own shard;
+    rank 0 alone writes files and returns the summary, the others return {"rank", "world_size", ...}.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = pick_device(cfg.device)
+    ranks, device = distributed.setup(pick_device(cfg.device))
+    try:
+        result = _train(cfg, processed_dir, Path(run_dir), progress, stop_when, on_step, ranks, device)
+        distributed.barrier(ranks)
+        return result
+    finally:
+        distributed.teardown(ranks)
+
+
+def _resume_rank(ckpt: dict, ranks, device, seed: int) -> None:
+    """Under torchrun: this rank's RNG states as the checkpoint saved them. A checkpoint written by
+    another number of processes (end of an epoch) gives rank 0 its saved state, the others fresh streams."""
+    states = ckpt.get("rank_states")
+    if states and len(states) == ranks.world_size:
+        mine = states[ranks.rank]
+    elif ranks.rank == 0:
+        cuda = ckpt.get("cuda_rng_state")  # one process saved every visible GPU's: take this rank's
+        mine = {"rng_state": ckpt["rng_state"],
+                "cuda_rng_state": cuda[device.index] if isinstance(cuda, list) and device.type == "cuda" else None}
+    else:
+        torch.manual_seed(distributed.rank_seed(seed, ranks.rank) + ckpt["step"])
+        return
+    torch.set_rng_state(mine["rng_state"])
+    if mine.get("cuda_rng_state") is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(mine["cuda_rng_state"], device)
+
+
+def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, ranks, device) -> dict:
+    if ranks.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_kwargs).to(device)
     n_params = count_parameters(model)
+    if ranks.rank:  # same initial weights on every rank, its own stream after them (jitter, dropout)
+        torch.manual_seed(distributed.rank_seed(cfg.seed, ranks.rank))
     speed = accel.resolve(device, cfg.amp, cfg.channels_last, cfg.compile)
-    net = speed.prepare_model(model)  # what the training step calls (compiled when asked); weights are model's
+    # what the training step calls (compiled when asked; in DDP under torchrun); the weights are model's
+    net = None if ranks.distributed else speed.prepare_model(model)
+    seed = distributed.rank_seed(cfg.seed, ranks.rank)  # cfg.seed in one process
+    if not ranks.main:  # rank 0 builds a missing cache (the others write nothing), then they read it
+        distributed.barrier(ranks)
     train_arrays = load_cached(processed_dir, "train", cfg.presets, cfg.train_max_frames)
-    val_arrays = load_cached(processed_dir, "val", cfg.presets, cfg.val_max_frames)
+    val_arrays = load_cached(processed_dir, "val", cfg.presets, cfg.val_max_frames) if ranks.main else None
+    if ranks.main:
+        distributed.barrier(ranks)
     dataset = PairedFrames(train_arrays, cfg.presets, cfg.crop_size, augment=cfg.crop_size is not None)
-    continuum = (ContinuumCrops(train_arrays["sharp"], cfg.crop_size, cfg.sigma_range, cfg.preset_fraction, cfg.seed,
+    continuum = (ContinuumCrops(train_arrays["sharp"], cfg.crop_size, cfg.sigma_range, cfg.preset_fraction, seed,
                                 sigma_law=cfg.sigma_law)
                  if cfg.blur_sampling == "continuum" else None)
     est_crops = (ContinuumCrops(train_arrays["sharp"], cfg.crop_size, cfg.sigma_range,
                                 cfg.preset_fraction if cfg.estimator_preset_fraction is None
-                                else cfg.estimator_preset_fraction, cfg.seed,
+                                else cfg.estimator_preset_fraction, seed,
                                 sigma_law=cfg.estimator_sigma_law or cfg.sigma_law)
                  if cfg.blur_sampling == "continuum" else None)
     wiener_net = isinstance(model, BlindWienerNet)  # trains on a given sigma; the blind one also its estimator
@@ -392,32 +431,51 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=Non
     epoch_pos, epoch_losses, epoch_est_losses = 0, [], []  # a checkpoint written mid-epoch: where it stood
 
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    if not cfg.resume:
+    if not cfg.resume and ranks.main:
         _set_aside(run_dir)
-    ckpt = load_resumable(last_path) if cfg.resume else None
+    ckpt = load_resumable(last_path) if cfg.resume else None  # every rank reads it; none writes before DDP's sync
     if ckpt is not None:
         if (ckpt["model"], ckpt["model_kwargs"]) != (cfg.model, dict(cfg.model_kwargs)):
             raise ValueError(f"{last_path} holds {ckpt['model']} {ckpt['model_kwargs']}, not {cfg.model} "
                              f"{cfg.model_kwargs}: resume with the same model, or resume=False to start over")
+        written_by = ckpt.get("world_size", 1)
+        if written_by != ranks.world_size and ckpt.get("epoch_pos", 0):
+            raise ValueError(f"{last_path} was written mid-epoch by {written_by} process(es) and its position counts "
+                             f"their batches: resume it with {written_by} (torchrun --nproc_per_node {written_by}; "
+                             "1: without torchrun), or resume from an end-of-epoch checkpoint")
         model.load_state_dict(ckpt["raw_weights"])
         optimizer.load_state_dict(ckpt["optimizer"])
         speed.load_state_dict(ckpt.get("scaler"))
         if ema is not None and ckpt.get("ema_state") is not None:
             ema.load_state_dict(ckpt["ema_state"])
-        torch.set_rng_state(ckpt["rng_state"])
-        if ckpt.get("cuda_rng_state") and device.type == "cuda":
-            torch.cuda.set_rng_state_all(ckpt["cuda_rng_state"])
+        if ranks.distributed:
+            _resume_rank(ckpt, ranks, device, cfg.seed)
+        else:
+            torch.set_rng_state(ckpt["rng_state"])
+            if ckpt.get("cuda_rng_state") and device.type == "cuda":
+                torch.cuda.set_rng_state_all(ckpt["cuda_rng_state"])
         history, step, start_epoch = ckpt["history"], ckpt["step"], ckpt["epoch"]
         best, minutes_before = ckpt["best_score"], ckpt["minutes"]
         epoch_pos = ckpt.get("epoch_pos", 0)
         val_s = ckpt.get("val_seconds", 0.0)  # so a run its budget stopped stays stopped
         epoch_losses, epoch_est_losses = list(ckpt.get("epoch_losses", [])), list(ckpt.get("epoch_est_losses", []))
-    write_json_atomic(run_dir / "config.json", {**dataclasses.asdict(cfg), "parameters": n_params,
-                                                 "device": str(device)})
+        if ranks.distributed and ckpt.get("rank_states"):  # this rank's own partial epoch
+            mine = ckpt["rank_states"][ranks.rank]
+            epoch_losses, epoch_est_losses = list(mine["epoch_losses"]), list(mine["epoch_est_losses"])
+    if ranks.distributed:  # the estimator of a model told its blur is never used: DDP must not wait for it
+        net = distributed.wrap(model, speed, ranks, find_unused=wiener_net and not blind)
+    if ranks.main:
+        extra = {"world_size": ranks.world_size} if ranks.distributed else {}
+        write_json_atomic(run_dir / "config.json", {**dataclasses.asdict(cfg), "parameters": n_params,
+                                                     "device": str(device), **extra})
 
     t0 = time.monotonic()  # the budget counts training and validation, not loading the data
     samples = cfg.epoch_samples or len(dataset)
-    steps_per_epoch = max(1, samples // cfg.batch_size)
+    per_step = cfg.batch_size * ranks.world_size  # images per optimiser step, all ranks together
+    steps_per_epoch = max(1, samples // per_step)
+    if ranks.distributed and continuum is None and cfg.epoch_samples is None and steps_per_epoch * per_step > len(dataset):
+        raise ValueError(f"{len(dataset)} training pairs cannot fill one step of {ranks.world_size} processes x "
+                         f"batch_size {cfg.batch_size}: lower batch_size or the number of processes, or set epoch_samples")
     total_steps = steps_per_epoch * cfg.epochs
     budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
     if ckpt is None:
@@ -427,9 +485,11 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=Non
     def elapsed_min():  # across resumes: the budget and the schedule continue where they stopped
         return minutes_before + (time.monotonic() - t0) / 60
 
-    def payload(epoch, eval_model, pos=0, losses=(), est_losses=()):
-        """``epoch``: epochs completed; ``pos``: batches done of the next one (mid-epoch checkpoints)."""
-        return {"format": CHECKPOINT_FORMAT, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs),
+    def payload(epoch, eval_model, pos=0, losses=(), est_losses=(), shared=None):
+        """``epoch``: epochs completed; ``pos``: batches done of the next one (mid-epoch checkpoints);
+        ``shared``: every rank's RNG states and losses (distributed.rank_states), under torchrun."""
+        extra = {} if shared is None else {"world_size": ranks.world_size, "rank_states": shared}
+        return {**extra, "format": CHECKPOINT_FORMAT, "model": cfg.model, "model_kwargs": dict(cfg.model_kwargs),
                 "weights": eval_model.state_dict(), "raw_weights": model.state_dict(),
                 "optimizer": optimizer.state_dict(), "ema_state": ema.state_dict() if ema else None,
                 "scaler": speed.state_dict(),
@@ -442,18 +502,25 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=Non
 
     every_s = cfg.checkpoint_every_minutes * 60 if cfg.checkpoint_every_minutes else math.inf
     last_save = time.monotonic()
+    steps_here, train_s = 0, 0.0  # this session's optimiser steps and seconds in them (throughput)
 
     # With a time budget the step count is unknown in advance: show steps and rate, not a false percentage.
-    bar = tqdm(total=None if cfg.max_minutes else total_steps, initial=step, disable=not progress, unit="step",
+    bar = tqdm(total=None if cfg.max_minutes else total_steps, initial=step, disable=not (progress and ranks.main),
+               unit="step",
                desc=f"{cfg.model} {cfg.model_kwargs}" + (f" ({cfg.max_minutes:g} min budget)" if cfg.max_minutes else ""))
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         # Resuming mid-epoch: the same order, the batches already done skipped.
         start, losses, est_losses = epoch_pos, epoch_losses, epoch_est_losses
         epoch_pos, epoch_losses, epoch_est_losses = 0, [], []
-        if continuum is None:
+        if continuum is None and not ranks.distributed:
             sampler = EpochOrder(len(dataset), steps_per_epoch * cfg.batch_size, cfg.seed, epoch,
                                  replacement=cfg.epoch_samples is not None, start=start * cfg.batch_size)
+        elif continuum is None:  # this rank's shard of the epoch's order over all ranks
+            sampler = distributed.RankShard(EpochOrder(len(dataset), steps_per_epoch * per_step, cfg.seed, epoch,
+                                                       replacement=cfg.epoch_samples is not None),
+                                            ranks.rank, ranks.world_size, start=start * cfg.batch_size)
+        if continuum is None:
             # its own generator: creating the loader's iterator must not draw from the global RNG
             loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
                                                  num_workers=cfg.num_workers, drop_last=True,
@@ -462,8 +529,12 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=Non
         else:
             loader = range(start, steps_per_epoch)
         pos = start
+        t_loop, save_s = time.monotonic(), 0.0
         for item in loader:
-            if elapsed_min() * 60 + val_s * 1.2 + 2 > budget_s:
+            over = elapsed_min() * 60 + val_s * 1.2 + 2 > budget_s
+            if ranks.distributed and budget_s < math.inf:  # N clocks, one decision
+                over = distributed.any_rank(over, ranks)
+            if over:
                 stopped_by = "max_minutes"
                 break
             if continuum is None:
@@ -491,7 +562,10 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=Non
                     loss_total = loss + est_loss
                 else:
                     loss = loss_total = loss_fn(net(blurred).float(), sharp)
-            if not torch.isfinite(loss):
+            bad = not torch.isfinite(loss)
+            if ranks.distributed:  # all ranks stop together, none is left waiting in backward
+                bad = distributed.any_rank(bad, ranks)
+            if bad:
                 kept = f"the last good checkpoint {last_path} is kept" if last_path.exists() else "no checkpoint yet"
                 raise FloatingPointError(f"loss became {loss.item()} at step {step} (epoch {epoch}); {kept}. "
                                          "Lower lr (or set grad_clip) and rerun with resume=True.")
@@ -502,36 +576,58 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=Non
             losses.append(loss.item())
             step += 1
             pos += 1
+            steps_here += 1
             bar.update(1)
+            if on_step is not None:
+                on_step(step, model)
             every_n = cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0
-            if (every_n or time.monotonic() - last_save > every_s) and pos < steps_per_epoch:
+            due = time.monotonic() - last_save > every_s
+            if ranks.distributed and every_s < math.inf:
+                due = distributed.any_rank(due, ranks)
+            if (every_n or due) and pos < steps_per_epoch:
+                ts = time.monotonic()
                 eval_model = ema.module if ema is not None else model
-                save_rotating(last_path, payload(epoch, eval_model, pos, losses, est_losses))
+                shared = distributed.rank_states(ranks, device, losses, est_losses)  # all ranks; None in one
+                if ranks.main:
+                    save_rotating(last_path, payload(epoch, eval_model, pos, losses, est_losses, shared))
                 last_save = time.monotonic()
+                save_s += last_save - ts
+        train_s += time.monotonic() - t_loop - save_s
         if not losses:
             break
         tv = time.monotonic()
         eval_model = ema.module if ema is not None else model
-        extra = {}
-        if blind:  # how far the sigma estimate is off on training crops (mean |log ratio|)
-            extra = {"estimator_loss": float(np.mean(est_losses))}
-        val = validate(eval_model, val_arrays, cfg.presets, device, loss_fn)
-        val_s = time.monotonic() - tv
-        history.append({"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)),
-                        **val, **extra, "minutes": elapsed_min()})
-        bar.set_postfix(val_psnr=f"{val['val_psnr_db']:.2f}")
-        score = {"val_loss": -val["val_loss"], "last": float(step)}.get(cfg.select_on, val["val_psnr_db"])
-        if score is not None and score > best:
-            best = score
-            save_checkpoint(best_path, payload(epoch + 1, eval_model))
-        save_rotating(last_path, payload(epoch + 1, eval_model))
+        shared = distributed.rank_states(ranks, device, losses, est_losses)
+        if shared is not None:  # the epoch's losses over all ranks
+            losses = [v for s in shared for v in s["epoch_losses"]]
+            est_losses = [v for s in shared for v in s["epoch_est_losses"]]
+        if ranks.main:
+            extra = {}
+            if blind:  # how far the sigma estimate is off on training crops (mean |log ratio|)
+                extra = {"estimator_loss": float(np.mean(est_losses))}
+            val = validate(eval_model, val_arrays, cfg.presets, device, loss_fn)
+            val_s = time.monotonic() - tv
+            history.append({"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)),
+                            **val, **extra, "minutes": elapsed_min()})
+            bar.set_postfix(val_psnr=f"{val['val_psnr_db']:.2f}")
+            score = {"val_loss": -val["val_loss"], "last": float(step)}.get(cfg.select_on, val["val_psnr_db"])
+            if score is not None and score > best:
+                best = score
+                save_checkpoint(best_path, payload(epoch + 1, eval_model, shared=shared))
+            save_rotating(last_path, payload(epoch + 1, eval_model, shared=shared))
+            write_json_atomic(run_dir / "history.json", history)
+            if stop_when is not None and stop_when(history[-1]):
+                stopped_by = "stop_when"
+        if ranks.distributed and distributed.any_rank(stopped_by == "stop_when", ranks):
+            stopped_by = "stop_when"  # decided on rank 0, which alone validates
         last_save = time.monotonic()
-        write_json_atomic(run_dir / "history.json", history)
-        if stop_when is not None and stop_when(history[-1]):
-            stopped_by = "stop_when"
         if stopped_by != "epochs":
             break
     bar.close()
+    throughput = {"world_size": ranks.world_size,
+                  "train_images_per_second": steps_here * per_step / train_s if train_s > 0 else None}
+    if not ranks.main:
+        return {"rank": ranks.rank, "steps": step, "stopped_by": stopped_by, **throughput}
     if not best_path.exists() and last_path.exists():
         save_checkpoint(best_path, load_checkpoint(last_path))
     best_epoch = load_checkpoint(best_path)["epoch"] if best_path.exists() else None
@@ -540,6 +636,6 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=Non
                "epochs_asked": cfg.epochs, "stopped_by": stopped_by, "minutes": elapsed_min(),
                "best_epoch": best_epoch, "selected_on": cfg.select_on,
                "best_val_psnr_db": history[best_epoch - 1]["val_psnr_db"] if best_epoch else None,
-               "history": history}
+               **throughput, "history": history}
     write_json_atomic(run_dir / "summary.json", {k: v for k, v in summary.items() if k != "history"})
     return summary

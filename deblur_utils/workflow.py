@@ -4,6 +4,7 @@ Each step reads and writes the files laid out in ``paths``; each is safe to reru
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import embedded, paths
+from . import distributed, embedded, paths
 from .blur import get_preset
 from .data import load_cached, make_splits, prepare_sets, save_splits, sequence_of, write_json_atomic
 from .imageio import write_png_atomic
@@ -95,25 +96,50 @@ def run_name(cfg: TrainConfig, prefix: str = "") -> str:
     return f"{prefix}{cfg.model}_{kw}{presets}"
 
 
-def train_run(cfg: TrainConfig, prefix: str = "", progress=True, method: str | None = None) -> dict:
-    """Train into runs/<name>/ and, with ``method``, record its checkpoint for notebook 04 to grade."""
+def train_run(cfg: TrainConfig, prefix: str = "", progress=True, method: str | None = None, nproc: int = 1) -> dict:
+    """Train into runs/<name>/ and, with ``method``, record its checkpoint for notebook 04 to grade.
+
+    ``nproc`` > 1 trains data-parallel in that many processes started by torchrun (distributed.launch)."""
     run_dir = paths.runs_dir() / run_name(cfg, prefix)
-    summary = train(cfg, paths.processed_dir(), run_dir, progress=progress)
+    if nproc > 1:
+        summary = distributed.launch(dataclasses.asdict(cfg), paths.processed_dir(), run_dir, nproc)
+    else:
+        summary = train(cfg, paths.processed_dir(), run_dir, progress=progress)
     if method and (run_dir / "best.pt").exists():
         register_method(method, cfg.presets, run_dir / "best.pt")
     return summary
 
 
+def _nproc(P: dict) -> int:
+    n = P.get("nproc", 1)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"nproc must be an integer >= 1 (processes per training run), got {n!r}")
+    return n
+
+
 def train_faithful(P: dict, progress=True) -> dict:
-    return train_run(faithful_config(P), progress=progress, method="srcnn_faithful")
+    return train_run(faithful_config(P), progress=progress, method="srcnn_faithful", nproc=_nproc(P))
 
 
 def train_ours(P: dict, progress=True) -> dict:
-    return train_run(ours_config(P), progress=progress, method=f"ours_{P['ours']['model']}")
+    return train_run(ours_config(P), progress=progress, method=f"ours_{P['ours']['model']}", nproc=_nproc(P))
 
 
 def train_residual(P: dict, progress=True) -> dict:
-    return train_run(residual_config(P), progress=progress, method="residual_srcnn")
+    return train_run(residual_config(P), progress=progress, method="residual_srcnn", nproc=_nproc(P))
+
+
+RUNS_02 = {"faithful": train_faithful, "residual": train_residual, "ours": train_ours}
+
+
+def train_02(P: dict, run: str, progress=True) -> dict | None:
+    """Notebook 02's run ``run`` (faithful, residual or ours) when ``P["train_02"]`` names it, else None
+    (a width sweep trains only the swept model)."""
+    chosen = P.get("train_02", list(RUNS_02))
+    unknown = [r for r in chosen if r not in RUNS_02]
+    if unknown:
+        raise ValueError(f"train_02 names unknown run(s) {unknown}: choose from {list(RUNS_02)}")
+    return RUNS_02[run](P, progress=progress) if run in chosen else None
 
 
 def train_small(P: dict, preset: str, progress=True) -> dict:
