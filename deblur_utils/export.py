@@ -75,13 +75,14 @@ def _png_size(b64: str) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
-def _print_size(out, dpi: float) -> None:
+def _print_size(out, dpi: float, alt: str) -> None:
     """Give each PNG a display width of its size in inches (figure dpi, or the half of a retina PNG), so
     that an A4 page prints a 7-inch figure 7 inches wide whatever its resolution."""
     data = out.get("data", {})
     if "image/png" not in data:
         return
     meta = out.setdefault("metadata", {}).setdefault("image/png", {})
+    meta.setdefault("alt", alt)
     if "width" not in meta:  # retina PNGs already carry their display size
         w, h = _png_size(data["image/png"])
         meta["width"], meta["height"] = round(w * CSS_PX_PER_INCH / dpi), round(h * CSS_PX_PER_INCH / dpi)
@@ -102,12 +103,16 @@ def combined_notebook(reports_dir: Path, show_code: bool = False, readme: Path |
                                              if k in ("kernelspec", "language_info")})
     out.cells.append(nbformat.v4.new_markdown_cell(title_markdown(metrics, run, [nb_title(nb) for nb in notebooks])))
     for k, nb in enumerate(notebooks, 1):
+        heading = nb_title(nb)
         for cell in nb.cells:
             cell.id = f"nb{k}-{len(out.cells)}"  # ids must be unique across the five notebooks
+            if cell.cell_type == "markdown":
+                heading = next((ln.lstrip("# ").strip() for ln in cell.source.splitlines() if ln.startswith("#")),
+                               heading)
             if cell.cell_type == "code":
                 cell.outputs = _reader_outputs(cell.get("outputs", []))
                 for o in cell.outputs:
-                    _print_size(o, STYLE["figure.dpi"])
+                    _print_size(o, STYLE["figure.dpi"], alt=f"figure: {heading}")
                 if not show_code and not cell.outputs:
                     continue
             out.cells.append(cell)
@@ -237,6 +242,7 @@ img { max-width: 100%; height: auto; display: block; margin: 0.4em auto; break-i
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 8.5pt; break-inside: avoid; }
 th, td { border-bottom: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }
 th { border-bottom: 1.5px solid #333; background: #f0f4f8; }
+td.n { white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafafa; }
 blockquote { margin: 0.6em 0; padding: 0.3em 0.8em; background: #FFF4E0; border-left: 4px solid #E69F00; }
 """
@@ -256,6 +262,9 @@ def notebook_html(nb, show_code: bool) -> str:
     exporter = HTMLExporter(template_name="basic", exclude_input=not show_code, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
+    # short cells (numbers, names) never wrap, so a table row stays one line on paper; long text cells do
+    body = re.sub(r"<td>([^<]{1,24})</td>", r'<td class="n">\1</td>', body)
+    body = re.sub(r"<th>([^<]*)</th>", lambda m: "<th>" + m.group(1).replace("_", "_<wbr>") + "</th>", body)
     css = HtmlFormatter(style="default").get_style_defs(".highlight") if show_code else ""
     return render_page(body, nb_title(nb), css)
 
