@@ -225,12 +225,14 @@ PAGE_CSS = """
         @bottom-center { content: counter(page) " / " counter(pages); font: 9pt sans-serif; color: #555; } }
 html { font-family: "DejaVu Sans", "Helvetica Neue", Arial, sans-serif; font-size: 10pt; line-height: 1.4;
        color: #111; }
-body { max-width: 180mm; margin: 0 auto; padding: 1em; }
+body { max-width: 180mm; margin: 0 auto; padding: 1em; box-sizing: border-box; }
+@media print { body { max-width: none; padding: 0; } }
 h1 { font-size: 17pt; margin: 0 0 0.4em; break-before: page; border-bottom: 2px solid #0072B2; }
 body > div:first-child h1, .cell:first-child h1 { break-before: auto; }
 h2 { font-size: 13pt; margin: 1.1em 0 0.3em; break-after: avoid; }
 h3 { font-size: 11pt; break-after: avoid; }
 p, li { orphans: 3; widows: 3; }
+.text_cell { break-after: avoid; }  /* prose stays on the page of the figure or table it introduces */
 a.anchor-link { display: none; }
 code, pre { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 8.5pt; }
 pre { white-space: pre-wrap; word-break: break-word; margin: 0.3em 0; }
@@ -239,9 +241,10 @@ pre { white-space: pre-wrap; word-break: break-word; margin: 0.3em 0; }
 .prompt { display: none; }
 img { max-width: 100%; height: auto; display: block; margin: 0.4em auto; break-inside: avoid; }
 .output_png { break-inside: avoid; }
-table { border-collapse: collapse; margin: 0.5em 0; font-size: 8.5pt; break-inside: avoid; }
-th, td { border-bottom: 1px solid #ccc; padding: 2px 6px; text-align: left; vertical-align: top; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 8pt; break-inside: avoid; }
+th, td { border-bottom: 1px solid #ccc; padding: 2px 4px; text-align: left; vertical-align: top; }
 th { border-bottom: 1.5px solid #333; background: #f0f4f8; }
+td { overflow-wrap: break-word; }
 td.n { white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafafa; }
 blockquote { margin: 0.6em 0; padding: 0.3em 0.8em; background: #FFF4E0; border-left: 4px solid #E69F00; }
@@ -263,8 +266,11 @@ def notebook_html(nb, show_code: bool) -> str:
                             exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nb)
     # short cells (numbers, names) never wrap, so a table row stays one line on paper; long text cells do
+    # long names may break after an underscore, so no table is wider than the page (Chromium would
+    # shrink every page to fit the widest element)
     body = re.sub(r"<td>([^<]{1,24})</td>", r'<td class="n">\1</td>', body)
-    body = re.sub(r"<th>([^<]*)</th>", lambda m: "<th>" + m.group(1).replace("_", "_<wbr>") + "</th>", body)
+    body = re.sub(r"<(t[hd])>([^<]*)</t[hd]>",
+                  lambda m: f"<{m[1]}>" + m[2].replace("_", "_<wbr>") + f"</{m[1]}>", body)
     css = HtmlFormatter(style="default").get_style_defs(".highlight") if show_code else ""
     return render_page(body, nb_title(nb), css)
 

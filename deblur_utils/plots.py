@@ -107,7 +107,7 @@ def image_row(images: dict, sharp, zoom=64, center=None, title=None, error_of=No
     rows = -(-len(panels) // cols)
     col_in = A4_WIDTH_IN / cols
     img_in = col_in * h / w
-    title_in, top_in = 0.34, (0.35 if title else 0.05)
+    title_in, top_in = 0.34, (0.2 if title else 0.05)
     bottom_in = 0.45 if error_of else 0.05
     fig_h = rows * (2 * img_in + title_in + 0.06) + top_in + bottom_in
     fig = plt.figure(figsize=(A4_WIDTH_IN, fig_h))
@@ -230,7 +230,7 @@ def psnr_bars(metrics: dict, baseline="identity"):
         finite = [v for v in vals if v is not None]
         lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
         pad = max(1.0, 0.08 * (hi - lo))
-        ax.set_xlim(lo - pad, hi + 3.2 * pad)
+        ax.set_xlim(lo - (3.2 * pad if base is not None and lo < base else pad), hi + 3.2 * pad)
         if base is not None:
             ax.axvline(base, color=OKABE_ITO[0], ls=":", lw=1)
         for y, n, v in zip(ys, names, vals):
@@ -242,7 +242,9 @@ def psnr_bars(metrics: dict, baseline="identity"):
                         solid_capstyle="butt", zorder=1)
             ax.plot(v, y, "o", color=colors[n], ms=5.5, mec="black", mew=0.4, zorder=2)
             inf = methods[n].get(preset, {}).get("n_infinite", 0)
-            ax.text(v + 0.45 * pad, y, f"{v:.1f}" + (f" ({inf} inf)" if inf else ""), va="center", fontsize=6.5)
+            left = base is not None and v < base  # the label on the far side of the line, never on it
+            ax.text(v - 0.45 * pad if left else v + 0.45 * pad, y, f"{v:.1f}" + (f" ({inf} inf)" if inf else ""),
+                    va="center", ha="right" if left else "left", fontsize=6.5)
         ax.set_title(f"preset {preset}")
         ax.set_xlabel("mean PSNR (dB)")
         ax.grid(axis="y", visible=False)

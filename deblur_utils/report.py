@@ -53,8 +53,14 @@ def run_report(param_set: str = "default", parameters: dict | None = None, noteb
                                f"the executed copy with the traceback is {dst}") from None
         timings[name] = round(time.monotonic() - t, 1)
         log(f"   {timings[name]:.0f} s -> {dst}")
-    write_text(out_dir / "run_log.json", json.dumps({"param_set": param_set, "parameters": parameters or {},
-                                                      "seconds": timings}, indent=2) + "\n")
+    log_path = out_dir / "run_log.json"
+    seconds = dict(timings)
+    if len(notebooks) < len(NOTEBOOKS) and log_path.exists():  # --only: keep the other notebooks' times
+        earlier = json.loads(log_path.read_text())
+        if earlier.get("param_set") == param_set:
+            seconds = {**earlier.get("seconds", {}), **timings}
+    write_text(log_path, json.dumps({"param_set": param_set, "parameters": parameters or {},
+                                     "seconds": seconds}, indent=2) + "\n")
     if html:
         from .export import build_report, executed_notebooks
 
