@@ -1,15 +1,17 @@
 # Two entry points. Each builds the virtual environment from requirements.txt when it is missing.
-#   make report   the whole report on the default parameters (embedded data, CPU-sized)
+#   make report   the whole report on the default parameters (embedded data, CPU-sized):
+#                 reports/report.html and reports/report.pdf
 #   make test     unit tests + every notebook end to end in the CI configuration (params/ci.yaml)
+#                 and the report built from them (tests/test_report.py)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PARAMS ?= default
 TEST_WORKDIR ?= build/test-work
 
-.PHONY: report test env clean
+.PHONY: report test env pdf-tools clean
 
-env: $(VENV)/.installed
+env: $(VENV)/.installed pdf-tools
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,13 +20,33 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-report: $(VENV)/.installed
+# The PDF: headless Chromium prints reports/report.html; the tests read it back with poppler's pdftotext.
+# Installed with apt-get where missing when run as root; otherwise a note says what to install
+# (reports/report.html is written either way).
+pdf-tools:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  command -v google-chrome >/dev/null 2>&1 || missing="chromium fonts-dejavu-core"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $$missing (PDF report)"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) \
+	      || echo "note: apt-get could not install $$missing; the report is HTML only"; \
+	  else \
+	    echo "note: the PDF report needs $$missing: sudo apt-get install $$missing (Debian/Ubuntu);" \
+	         "reports/report.html is written without it"; \
+	  fi; \
+	fi
+
+report: $(VENV)/.installed pdf-tools
 	$(PY) -m deblur_utils report --params $(PARAMS)
 
-test: $(VENV)/.installed
+# Notebooks 01-05 run inside pytest (tests/test_report.py, papermill, once), which also builds the report.
+test: $(VENV)/.installed pdf-tools
 	rm -rf $(TEST_WORKDIR)
 	DEBLUR_WORKDIR=$(abspath $(TEST_WORKDIR)) DEBLUR_PARAMS=ci \
-	  $(PY) -m pytest tests deblur_utils --nbmake notebooks --nbmake-timeout=900 -q
+	  $(PY) -m pytest tests deblur_utils -q
 
 clean:
 	rm -rf reports runs data/raw data/processed build

@@ -9,7 +9,9 @@ backward pass (``backward_step``: loss scaling for fp16) and the model (``prepar
   off on the CPU and MPS; "bf16", "fp16" force one (on the CPU too, for tests); "off".
   Only the network runs in low precision: the on-device blur (exact integer sums) and the
   blind model's spectral sigma estimate and FFTs stay in float32.
-- ``channels_last``: "auto" is on for CUDA (tensor cores want NHWC), off on the CPU.
+- ``channels_last``: NHWC convolution weights; "auto" is on for CUDA (tensor cores want NHWC) and
+  on the CPU too (measured on 2 cores: training steps 1.13x faster for the blind model, 1.17x for
+  the faithful SRCNN; inference ~2x through the blind model's CNN). Inputs stay NCHW.
 - ``compile``: ``torch.compile`` the model (off by default: minutes of compilation).
 - On CUDA also ``cudnn.benchmark`` (autotuned convolutions for fixed crop sizes) and TF32
   matmuls/convolutions.
@@ -48,9 +50,9 @@ class Speed:
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
             x = x.float().div_(255.0)
-        if x.dim() != 4:
-            return x
-        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        # NCHW in: with channels_last weights (prepare_model) the convolutions run NHWC all the same,
+        # while the blind model's FFTs keep a contiguous image.
+        return x.contiguous() if x.dim() == 4 else x
 
     def prepare_model(self, model: nn.Module) -> nn.Module:
         """Layout (in place) and, when asked, a compiled wrapper; the module itself keeps the weights."""
@@ -107,7 +109,7 @@ def resolve(device, amp="auto", channels_last="auto", compile=False) -> Speed:
         amp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "off"
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     cl = _flag(channels_last, "channels_last")
-    speed = Speed(device, dtype, cl == "on" or (cl == "auto" and cuda), bool(compile))
+    speed = Speed(device, dtype, cl == "on" or (cl == "auto" and device.type in ("cuda", "cpu")), bool(compile))
     if dtype == torch.float16:
         speed.scaler = torch.amp.GradScaler(device.type)
     if cuda:

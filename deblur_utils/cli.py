@@ -7,7 +7,7 @@
     train [--model srcnn ...]                  train one model (notebook 02's parameters); under
                                                torchrun, data-parallel over the processes it starts
     sweep --widths 64 256 ...                  notebooks 02 and 04 once per width, then the comparison
-    report [--params default]                  run notebooks 01-05 and export HTML
+    report [--params default]                  run notebooks 01-05; write reports/report.html and .pdf
 """
 from __future__ import annotations
 
@@ -242,7 +242,13 @@ def cmd_report(args) -> int:
     chosen = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
     if not chosen:
         raise ValueError(f"--only {args.only} matches none of {list(NOTEBOOKS)}")
-    run_report(_set_path(args.params), parameters, notebooks=chosen, html=not args.no_html)
+    if args.build_only:
+        from .export import build_report
+
+        build_report(show_code=args.show_code, pdf=not args.no_pdf)
+        return 0
+    run_report(_set_path(args.params), parameters, notebooks=chosen, html=not args.no_html, pdf=not args.no_pdf,
+               show_code=args.show_code)
     return 0
 
 
@@ -340,13 +346,19 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--nproc", type=int, help="processes per training run (>1: torchrun, e.g. one per GPU)")
     sw.set_defaults(fn=cmd_sweep)
 
-    r = sub.add_parser("report", help="run notebooks 01-05 with papermill into reports/ (+ HTML)")
+    r = sub.add_parser("report", help="run notebooks 01-05 with papermill into reports/, then write "
+                                      "reports/report.html and report.pdf")
     r.add_argument("--params", default="default", help="parameter set: default, ci, full, or a YAML path")
     r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override one notebook parameter in every notebook that has it (value read as YAML), "
                         "e.g. -p raw_dir /kaggle/input/reds/train_sharp -p width 2048")
     r.add_argument("--only", nargs="+", metavar="NN", help="run only these notebooks, by number prefix, e.g. --only 02 04")
-    r.add_argument("--no-html", action="store_true", help="skip the HTML export")
+    r.add_argument("--no-html", action="store_true", help="skip the combined report (HTML and PDF)")
+    r.add_argument("--no-pdf", action="store_true", help="write reports/report.html only (no Chromium needed)")
+    r.add_argument("--show-code", action="store_true",
+                   help="show the code cells: writes reports/report_with_code.html/.pdf instead")
+    r.add_argument("--build-only", action="store_true",
+                   help="run no notebook: build the report from the executed notebooks already in reports/")
     r.set_defaults(fn=cmd_report)
     return p
 

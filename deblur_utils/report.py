@@ -1,8 +1,8 @@
-"""Run notebooks 01-05 with papermill and export each executed copy to HTML.
+"""Run notebooks 01-05 with papermill, then build the one report from their executed copies.
 
-Executed notebooks and their HTML go to reports/ (generated, git-ignored);
-figures to figures/; metrics to reports/metrics.json. A failing notebook
-stops the run and names its executed copy, where the traceback is.
+Executed notebooks go to reports/ (generated, git-ignored), with reports/report.html and
+report.pdf (``export.build_report``); figures to figures/; metrics to reports/metrics.json.
+A failing notebook stops the run and names its executed copy, where the traceback is.
 """
 from __future__ import annotations
 
@@ -31,20 +31,10 @@ def notebook_parameters() -> dict:
     return out
 
 
-def export_html(ipynb: Path) -> Path:
-    """nbconvert's HTML export of an executed notebook, beside it."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter().from_notebook_node(nbformat.read(ipynb, as_version=4))
-    out = ipynb.with_suffix(".html")
-    write_text(out, body)
-    return out
-
-
 def run_report(param_set: str = "default", parameters: dict | None = None, notebooks=NOTEBOOKS,
-               html: bool = True, log=print) -> dict:
-    """Execute the notebooks in order into reports/; returns {notebook: seconds}."""
+               html: bool = True, pdf: bool = True, show_code: bool = False, log=print) -> dict:
+    """Execute the notebooks in order into reports/, then (``html``) build report.html and (``pdf``)
+    report.pdf from every executed notebook there; returns {notebook: seconds}."""
     import papermill
 
     out_dir = paths.reports_dir()
@@ -62,9 +52,24 @@ def run_report(param_set: str = "default", parameters: dict | None = None, noteb
             raise RuntimeError(f"notebook {name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}\n"
                                f"the executed copy with the traceback is {dst}") from None
         timings[name] = round(time.monotonic() - t, 1)
-        if html:
-            export_html(dst)
         log(f"   {timings[name]:.0f} s -> {dst}")
-    write_text(out_dir / "run_log.json", json.dumps({"param_set": param_set, "parameters": parameters or {},
-                                                      "seconds": timings}, indent=2) + "\n")
+    log_path = out_dir / "run_log.json"
+    seconds = dict(timings)
+    if len(notebooks) < len(NOTEBOOKS) and log_path.exists():  # --only: keep the other notebooks' times
+        earlier = json.loads(log_path.read_text())
+        if earlier.get("param_set") == param_set:
+            seconds = {**earlier.get("seconds", {}), **timings}
+    write_text(log_path, json.dumps({"param_set": param_set, "parameters": parameters or {},
+                                     "seconds": seconds}, indent=2) + "\n")
+    if html:
+        from .export import build_report, executed_notebooks
+
+        try:
+            executed_notebooks(out_dir)
+        except FileNotFoundError as err:  # a partial run (--only) before the others ever ran
+            log(f"   report not built: {err}")
+            return timings
+        t = time.monotonic()
+        build_report(out_dir, show_code=show_code, pdf=pdf, log=log)
+        timings["report"] = round(time.monotonic() - t, 1)
     return timings

@@ -12,9 +12,12 @@ from helpers import natural_like
 from test_train import blind_tiny, processed, tiny  # noqa: F401  (fixture)
 
 
-def test_auto_is_plain_float32_on_the_cpu():
+def test_auto_is_float32_with_nhwc_convolutions_on_the_cpu():
     speed = accel.resolve("cpu")
-    assert (speed.amp, speed.channels_last, speed.compile, speed.scaler) == ("off", False, False, None)
+    assert (speed.amp, speed.channels_last, speed.compile, speed.scaler) == ("off", True, False, None)
+    x = torch.zeros(2, 3, 8, 8, dtype=torch.uint8).permute(0, 1, 3, 2)  # any layout in ...
+    y = speed.to_device(x)
+    assert y.dtype == torch.float32 and y.is_contiguous()  # ... a contiguous NCHW float image out (the FFTs')
 
 
 @pytest.mark.parametrize("kw,message", [({"amp": "fp8"}, "amp must be one of"),
