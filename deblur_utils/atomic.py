@@ -7,6 +7,7 @@ owner-only mode of a temporary file.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -32,6 +33,20 @@ def replacing(path, suffix: str = ".tmp"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_leftovers(path, suffix: str = ".tmp") -> list[Path]:
+    """Delete the temporary files a killed writer of ``path`` left beside it (a SIGKILL skips cleanup).
+
+    Call it only where no other process is writing ``path``: when a run resumes in its own folder.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    found = sorted(path.parent.glob(f".{glob.escape(path.name)}.*{suffix}"))
+    for tmp in found:
+        tmp.unlink(missing_ok=True)
+    return found
 
 
 def write_text(path, text: str) -> None:

@@ -35,6 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import accel, distributed
+from . import atomic
 from .atomic import replacing
 from .blind import BlindWienerNet
 from .blur import get_preset
@@ -434,6 +435,9 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
     if not cfg.resume and ranks.main:
         _set_aside(run_dir)
     ckpt = load_resumable(last_path) if cfg.resume else None  # every rank reads it; none writes before DDP's sync
+    if cfg.resume and ranks.main:  # a kill during a save leaves its temporary file behind
+        for name in ("last.pt", "best.pt", "history.json", "summary.json", "config.json"):
+            atomic.remove_leftovers(run_dir / name)
     if ckpt is not None:
         if (ckpt["model"], ckpt["model_kwargs"]) != (cfg.model, dict(cfg.model_kwargs)):
             raise ValueError(f"{last_path} holds {ckpt['model']} {ckpt['model_kwargs']}, not {cfg.model} "
@@ -594,6 +598,12 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
                 save_s += last_save - ts
         train_s += time.monotonic() - t_loop - save_s
         if not losses:
+            if stopped_by == "max_minutes" and steps_here and ranks.main and last_path.exists():
+                # spent between epochs, after last.pt was written: record the time it was found spent,
+                # so that a resume under the same budget stays stopped however slow that save was
+                state = load_checkpoint(last_path)
+                state["minutes"] = max(state["minutes"], elapsed_min())
+                save_rotating(last_path, state)
             break
         tv = time.monotonic()
         eval_model = ema.module if ema is not None else model

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # crops blurred on the fly (ours). Both write last.pt mid-epoch every 7 steps.
 RECIPES = {
     "sets": ["--model", "resnet", "--width", "8", "--blocks", "1", "--epochs", "4", "--batch-size", "4",
-             "--crop-size", "48", "--epoch-samples", "240", "--lr", "0.002", "--ema-decay", "0.9"],
+             "--crop-size", "48", "--epoch-samples", "720", "--lr", "0.002", "--ema-decay", "0.9"],
     "continuum": ["--recipe", "ours", "--width", "8", "--blocks", "1", "--epochs", "4", "--batch-size", "4",
                   "--epoch-samples", "120", "--warmup-steps", "5"],
 }
@@ -108,6 +108,19 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data, straigh
     run(train_cmd(data, out, recipe, "--resume"))
     same_run(straight[recipe], out)
     assert not list(out.glob(".*.tmp")), "a temporary file was left behind"
+
+
+def test_resume_removes_the_temporary_file_a_kill_during_a_save_left(tmp_path):
+    from deblur_utils.atomic import remove_leftovers
+
+    run_dir = tmp_path / "run[1]"  # glob characters in the folder and file names are literal
+    run_dir.mkdir()
+    left = run_dir / ".last.pt.k3j9x2.tmp"
+    other = run_dir / ".notes.txt.abc.tmp"
+    for path in (left, other, run_dir / "last.pt"):
+        path.write_bytes(b"x")
+    assert remove_leftovers(run_dir / "last.pt") == [left]
+    assert not left.exists() and other.exists() and (run_dir / "last.pt").exists()
 
 
 def test_a_truncated_newest_checkpoint_falls_back_to_the_previous_one(data, straight, tmp_path):
