@@ -35,6 +35,7 @@ ABLATIONS = {
     "Charbonnier loss": {"loss": "charbonnier"},
     "MSE loss": {"loss": "mse"},
     "luminance-only refiner (one correction for R, G, B)": {"model_kwargs": {"refine_on": "luma"}},
+    "bf16 autocast training (fast only on a CPU with native bf16)": {"amp": "bf16"},
     "plain residual ResNet (no Wiener layer), Charbonnier": {"model": "resnet", "model_kwargs": {"width": 32, "blocks": 4},
                                                              "loss": "charbonnier"},
 }

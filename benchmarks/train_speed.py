@@ -12,7 +12,9 @@
    whole frames) trains ``--reference-minutes``; its validation PSNR on preset b at the end is the
    target. Ours (the parameter set's recipe) trains until its validation PSNR on b reaches it.
 4. Inference: seconds for 150 frames of 256x448 through the best model (reports/metrics.json's
-   ``best_checkpoint``, else the same architecture untrained: the cost is the same).
+   ``best_checkpoint``, else the same architecture untrained: the cost is the same), in exact
+   float32 and as ``deblur --amp auto`` runs it (bf16 on a CPU with native bf16), each with its
+   course PSNR on the test split when the checkpoint is trained.
 
 ``--json PATH`` writes the figures with the keys loader_ratio, throughput_ratio,
 time_to_quality_ratio and inference_seconds_150.
@@ -34,6 +36,7 @@ from deblur_utils import accel, config, paths, workflow  # noqa: E402
 from deblur_utils.blur import get_preset  # noqa: E402
 from deblur_utils.data import EpochOrder, PairedFrames, load_cached, split_frames, write_json_atomic  # noqa: E402
 from deblur_utils.imageio import read_rgb  # noqa: E402
+from deblur_utils.metrics import psnr_db  # noqa: E402
 from deblur_utils.models import build_model  # noqa: E402
 from deblur_utils.train import TrainConfig, model_from_checkpoint, predict_uint8, to_tensor, train  # noqa: E402
 
@@ -110,6 +113,57 @@ def step_rate(model_width, batches, steps, channels_last=False):
     return pixels / (time.perf_counter() - t0)
 
 
+# Dense bf16 tensor peaks (TFLOP/s, without sparsity) of cards users meet; --peak-tflops overrides.
+BF16_PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10G": 125.0, "L40S": 362.0}
+
+
+def conv_macs_per_frame(model, height, width) -> int:
+    """Multiply-accumulates of one forward pass through the model's convolutions, from their output sizes."""
+    macs = []
+
+    def hook(mod, _inp, out):
+        k = mod.kernel_size[0] * mod.kernel_size[1]
+        macs.append(out.shape[-2] * out.shape[-1] * out.shape[1] * mod.in_channels // mod.groups * k)
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.no_grad():
+        model(torch.zeros(1, 3, height, width, device=next(model.parameters()).device))
+    for h in handles:
+        h.remove()
+    return int(sum(macs))
+
+
+def srcnn_tflops(device, width=2048, batch=4, steps=5, size=(256, 448), amp="bf16"):
+    """Achieved TFLOP/s of faithful SRCNN training steps on whole frames (bf16 autocast, channels_last), counting
+    a training step as 3x the forward pass's 2 x MACs; also the projected minutes of one course epoch (72K frames)."""
+    device = torch.device(device)
+    speed = accel.resolve(device, amp, channels_last="on")
+    model = speed.prepare_model(build_model("srcnn", width=width).to(device))
+    flops_frame = 3 * 2 * conv_macs_per_frame(model, *size)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.rand(batch, 3, *size, device=device)
+    t = torch.rand(batch, 3, *size, device=device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for i in range(steps + 2):  # two warm-up steps (cuDNN autotuning)
+        if i == 2:
+            sync()
+            t0 = time.perf_counter()
+        with speed.autocast():
+            y = model(x)
+        loss = torch.nn.functional.mse_loss(y.float(), t[..., :y.shape[-2], :y.shape[-1]])
+        opt.zero_grad(set_to_none=True)
+        speed.backward_step(loss, opt, model.parameters(), None)
+    sync()
+    seconds = (time.perf_counter() - t0) / steps
+    tflops = flops_frame * batch / seconds / 1e12
+    return {"tflops_width": width, "tflops_batch": batch, "tflops_amp": speed.amp, "tflop_per_frame": flops_frame / 1e12,
+            "achieved_tflops": tflops, "course_epoch_minutes": 72000 * flops_frame / (tflops * 1e12) / 60}
+
+
 def time_to_quality(P, minutes, ref_width, progress):
     runs = paths.runs_dir() / "benchmarks" / "speed"
     ref_cfg = TrainConfig(model="srcnn", model_kwargs={"width": ref_width}, presets=list(PRESETS), batch_size=2,
@@ -129,7 +183,10 @@ def time_to_quality(P, minutes, ref_width, progress):
 
 
 def inference_seconds(P, n=150):
-    test = load_cached(paths.processed_dir(), "test", ["b"])
+    """Seconds for ``n`` test frames of preset b through the best model, exact float32 ("off", what grading
+    uses) and as ``deblur --amp auto`` runs it (bf16 on a CPU with native bf16, else the same float32);
+    with a trained checkpoint also the course PSNR of each on the test frames of every preset."""
+    test = load_cached(paths.processed_dir(), "test", PRESETS)
     frames = np.asarray(test[get_preset("b").name])
     frames = np.concatenate([frames] * (n // len(frames) + 1))[:n]
     ckpt = None
@@ -140,11 +197,20 @@ def inference_seconds(P, n=150):
         what = ckpt
     else:
         cfg = workflow.ours_config(P)
-        model, what = build_model(cfg.model, **cfg.model_kwargs).eval(), f"{cfg.model} (untrained, same cost)"
-    predict_uint8(model, frames[:2], "cpu", batch_size=2)  # warm-up
-    t0 = time.perf_counter()
-    predict_uint8(model, frames, "cpu", batch_size=8)
-    return time.perf_counter() - t0, what
+        model, what, ckpt = build_model(cfg.model, **cfg.model_kwargs).eval(), f"{cfg.model} (untrained, same cost)", None
+    out = {"inference_model": what, "inference_native_cpu_bf16": accel.native_cpu_bf16()}
+    for amp in ("off", "auto"):
+        predict_uint8(model, frames[:2], "cpu", amp=amp)  # warm-up
+        t0 = time.perf_counter()
+        predict_uint8(model, frames, "cpu", amp=amp)
+        out[f"inference_seconds_amp_{amp}"] = time.perf_counter() - t0
+        if ckpt:  # what the speed costs: PSNR on the test split, per preset
+            out[f"inference_psnr_db_amp_{amp}"] = {
+                p: float(np.mean([psnr_db(s_, q) for s_, q in
+                                  zip(np.asarray(test["sharp"]), predict_uint8(model, np.asarray(test[p]), "cpu",
+                                                                               amp=amp))]))
+                for p in PRESETS}
+    return out
 
 
 def main(argv=None):
@@ -157,6 +223,10 @@ def main(argv=None):
     ap.add_argument("--reference-width", type=int, default=1024)
     ap.add_argument("--skip-ttq", action="store_true", help="skip the time-to-quality race")
     ap.add_argument("--inference-frames", type=int, default=150, help="frames timed (scaled to 150)")
+    ap.add_argument("--tflops-width", type=int, default=2048,
+                    help="on a GPU: achieved TFLOP/s of SRCNN at this width, whole 256x448 frames, bf16")
+    ap.add_argument("--tflops-batch", type=int, default=4)
+    ap.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak (default: looked up by name)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
@@ -197,10 +267,26 @@ def main(argv=None):
         print(f"time to quality: SRCNN-{args.reference_width} recipe reaches {ttq['target_val_psnr_b_db']:.2f} dB "
               f"(val, b) after {ttq['reference_minutes']:.1f} min; ours reaches it after {ttq['ours_minutes']:.2f} min: "
               f"{ttq['time_to_quality_ratio']:.1f}x")
-    secs, what = inference_seconds(P, args.inference_frames)
-    secs_150 = secs * 150 / args.inference_frames
-    out.update(inference_seconds_150=secs_150, inference_frames_timed=args.inference_frames, inference_model=what)
-    print(f"inference: {args.inference_frames} frames of 256x448 in {secs:.1f} s, {secs_150:.1f} s per 150 ({what})")
+    inf = inference_seconds(P, args.inference_frames)
+    scale = 150 / args.inference_frames
+    out.update(inf, inference_frames_timed=args.inference_frames,
+               inference_seconds_150=inf["inference_seconds_amp_auto"] * scale)
+    for amp, label in (("off", "float32 (exact, as graded)"), ("auto", "deblur --amp auto")):
+        psnr = inf.get(f"inference_psnr_db_amp_{amp}")
+        psnr = " / ".join(f"{v:.2f}" for v in psnr.values()) + " dB on test a / b / c" if psnr else ""
+        print(f"inference, {label}: {inf[f'inference_seconds_amp_{amp}'] * scale:.1f} s per 150 frames of "
+              f"256x448 {psnr}")
+    print(f"  ({inf['inference_model']}; native CPU bf16: {inf['inference_native_cpu_bf16']})")
+    if torch.cuda.is_available():  # the GPU figures: SRCNN-2048 training against the card's bf16 peak
+        name = torch.cuda.get_device_name(0)
+        gpu = srcnn_tflops("cuda", args.tflops_width, args.tflops_batch)
+        peak = args.peak_tflops or next((v for k, v in BF16_PEAK_TFLOPS.items() if k in name), None)
+        out.update(gpu, gpu_name=name, gpu_peak_bf16_tflops=peak,
+                   fraction_of_peak=gpu["achieved_tflops"] / peak if peak else None)
+        print(f"GPU {name}: SRCNN-{args.tflops_width} training, batch {args.tflops_batch} of 256x448, {gpu['tflops_amp']}: "
+              f"{gpu['achieved_tflops']:.1f} TFLOP/s" + (f" = {gpu['achieved_tflops'] / peak:.0%} of {peak:.0f} peak"
+                                                          if peak else " (peak unknown: pass --peak-tflops)")
+              + f"; one course epoch (72K frames) {gpu['course_epoch_minutes']:.0f} min against the original's 360")
     if args.json:
         write_json_atomic(args.json, out)
         print(f"written to {args.json}")

@@ -6,7 +6,11 @@ the device actually gets ("auto" decides per device, by what measured to help:
 backward pass (``backward_step``: loss scaling for fp16) and the model (``prepare_model``).
 
 - ``amp``: "auto" is bf16 on a CUDA GPU that supports it, else fp16 with loss scaling, and
-  off on the CPU and MPS; "bf16", "fp16" force one (on the CPU too, for tests); "off".
+  off on the CPU and MPS for training; for inference (``resolve(..., inference=True)``) "auto" is
+  also bf16 on a CPU with native bf16 instructions (``native_cpu_bf16``: AVX512-BF16 or AMX;
+  measured on a 2-core AMD EPYC with AVX512-BF16: 150 frames through the blind model 2.2x faster,
+  the same course PSNR to 0.01 dB).
+  "bf16", "fp16" force one (on the CPU too, for tests); "off".
   Only the network runs in low precision: the on-device blur (exact integer sums) and the
   blind model's spectral sigma estimate and FFTs stay in float32.
 - ``channels_last``: NHWC convolution weights; "auto" is on for CUDA (tensor cores want NHWC) and
@@ -100,13 +104,36 @@ def check(amp="auto", channels_last="auto") -> None:
     _flag(channels_last, "channels_last")
 
 
-def resolve(device, amp="auto", channels_last="auto", compile=False) -> Speed:
-    """What the device gets for these parameters (see the module docstring); sets the CUDA switches."""
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 dot products in hardware (x86 AVX512-BF16 or AMX-BF16, read from
+    /proc/cpuinfo) and oneDNN uses them. Without them bf16 on the CPU is emulated: slower, not faster."""
+    try:
+        flags = set()
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:  # not Linux: no reliable way to tell, so no
+        return False
+    if not flags & {"avx512_bf16", "amx_bf16"}:
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve(device, amp="auto", channels_last="auto", compile=False, inference=False) -> Speed:
+    """What the device gets for these parameters (see the module docstring); sets the CUDA switches.
+    ``inference``: for a forward pass only, where "auto" also takes bf16 on a CPU that has it natively."""
     device = torch.device(device)
     check(amp, channels_last)
     cuda = device.type == "cuda"
     if amp == "auto":
-        amp = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "off"
+        if cuda:
+            amp = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        else:
+            amp = "bf16" if inference and device.type == "cpu" and native_cpu_bf16() else "off"
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     cl = _flag(channels_last, "channels_last")
     speed = Speed(device, dtype, cl == "on" or (cl == "auto" and device.type in ("cuda", "cpu")), bool(compile))

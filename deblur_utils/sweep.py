@@ -7,6 +7,7 @@ and figures never touch the report's or another configuration's; the prepared da
 
     reports/sweep/<model>_width<W>/
         params.yaml            the parameter set, this width, and train_02: the swept model only
+                               (scaling_images: 0)
         data -> <workdir>/data the prepared data (notebook 01 runs first when it is missing)
         02_train_srcnn.ipynb   the executed notebooks: a failure's traceback is in them
         04_psnr_eval.ipynb
@@ -84,10 +85,11 @@ def _execute(name: str, out_dir: Path, param_set: str, workdir: Path) -> None:
 
 
 def _config_params(base_set: str, model: str, width: int, nproc: int | None) -> dict:
-    """The configuration's parameter set: the base set, this width, training only this model."""
+    """The configuration's parameter set: the base set, this width, training only this model (and no
+    scaling measurement: that is the machine's, not the configuration's)."""
     run, width_keys = MODELS[model]
     extra = {"nproc": nproc} if nproc else {}
-    return {"inherit": base_set, **width_keys(width), "train_02": [run], **extra}
+    return {"inherit": base_set, **width_keys(width), "train_02": [run], "scaling_images": 0, **extra}
 
 
 def _row(model: str, width: int, cfg_dir: Path) -> dict:

@@ -293,22 +293,26 @@ def _forward_tiled(model: nn.Module, x: torch.Tensor, tile: int | None, overlap:
 
 
 @torch.inference_mode()
-def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_size: int = 4,
+def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_size: int | None = None,
                   tile: int | None = None, overlap: int = 32, amp: str = "off",
                   channels_last: str = "on") -> np.ndarray:
     """Deblur uint8 frames (N, H, W, 3) or one (H, W, 3); returns uint8 of the same shape (rounded, clipped).
 
-    Batches of ``batch_size`` frames under ``inference_mode``; ``tile``: frames larger than
-    ``tile`` x ``tile`` go through in overlapping tiles (``overlap`` pixels of context on each
-    side, discarded), for frames that do not fit the device's memory; ``amp``: as TrainConfig.amp;
-    ``channels_last``: NHWC convolutions, on by default (measured ~2x faster through the blind
-    model's CNN on this CPU, and what tensor cores want); the model's weights are switched to it in
-    place, the input stays NCHW (the blind model's FFTs want it).
+    Batches of ``batch_size`` frames under ``inference_mode`` (None: 2 on the CPU, where larger
+    batches of 256x448 frames measured slower as they leave the cache, 8 on a GPU); ``tile``: frames
+    larger than ``tile`` x ``tile`` go through in overlapping tiles (``overlap`` pixels of context on
+    each side, discarded), for frames that do not fit the device's memory; ``amp``: "off" (exact
+    float32, what grading uses), "auto" (bf16 on a GPU and on a CPU with native bf16, see
+    ``accel``), "bf16" or "fp16"; ``channels_last``: NHWC convolutions, on by default (measured ~2x
+    faster through the blind model's CNN on the CPU, and what tensor cores want); the model's
+    weights are switched to it in place, the input stays NCHW (the blind model's FFTs want it).
     """
     single = blurred_uint8.ndim == 3
     frames = blurred_uint8[None] if single else blurred_uint8
     out = np.empty(frames.shape, np.uint8)
-    speed = accel.resolve(device, amp, channels_last=channels_last)
+    speed = accel.resolve(device, amp, channels_last=channels_last, inference=True)
+    if batch_size is None:
+        batch_size = 2 if speed.device.type == "cpu" else 8
     model.eval()
     if speed.channels_last:  # the weights only: convolutions then run NHWC, while FFTs keep their NCHW input
         model.to(memory_format=torch.channels_last)

@@ -57,3 +57,23 @@ def test_bf16_inference_stays_close_to_float32(rng):
     ref = predict_uint8(model, frames, "cpu")
     low = predict_uint8(model, frames, "cpu", amp="bf16")
     assert np.abs(ref.astype(int) - low).mean() < 1.0
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_inference_auto_takes_bf16_on_the_cpu_only_where_it_is_native(monkeypatch, native):
+    monkeypatch.setattr(accel, "native_cpu_bf16", lambda: native)
+    assert accel.resolve("cpu", "auto", inference=True).amp == ("bf16" if native else "off")
+    assert accel.resolve("cpu", "auto").amp == "off"  # training stays float32 on the CPU
+    assert accel.resolve("cpu", "off", inference=True).amp == "off"  # grading's exact float32
+
+
+def test_native_cpu_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    real_open = builtins.open
+    for flags, expected in (("fpu sse2 avx2 fma", False), ("fpu avx512f avx512_bf16", True)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda p, *a, **k: real_open(info if p == "/proc/cpuinfo" else p, *a, **k))
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+        assert accel.native_cpu_bf16() is expected
