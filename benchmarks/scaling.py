@@ -37,7 +37,7 @@ def main(argv=None):
     try:
         out = scaling.measure(nproc=args.nproc, device=args.device, model=args.model, width=args.width,
                               crop_size=args.crop_size, batch_size=args.batch_size, images=args.images,
-                              param_set=args.param_set, reuse=False)
+                              reuse=False)
     except ValueError as e:
         ap.error(str(e))
     print(f"written to {scaling.report_path()}")

@@ -169,19 +169,20 @@ class RankShard(torch.utils.data.Sampler):
         return max(0, self.order.n_draws // self.world_size - self.start)
 
 
-def launch(cfg: dict, processed_dir, run_dir, nproc: int, log=print) -> dict:
-    """Train ``cfg`` (a TrainConfig as a dict) in ``nproc`` processes started by torchrun, from a notebook
-    or a sweep: the config goes to run_dir/launch_config.json, the children's output is relayed
-    through ``log``. Returns rank 0's summary with its history, like train()."""
+def launch(cfg: dict, processed_dir, run_dir, nproc: int, log=print, threads: int | None = None) -> dict:
+    """Train ``cfg`` (a TrainConfig as a dict) in ``nproc`` processes started by torchrun (``nproc`` 1: one
+    plain child process), from a notebook, a sweep or the scaling measurement: the config goes to
+    run_dir/launch_config.json, the children's output is relayed through ``log``; ``threads`` sets
+    OMP_NUM_THREADS per process. Returns rank 0's summary with its history, like train()."""
     run_dir = Path(run_dir)
     cfg_path = run_dir / "launch_config.json"
     write_json_atomic(cfg_path, cfg)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "deblur_utils", "train", "--config", str(cfg_path), "--data-dir", str(processed_dir),
-           "--out-dir", str(run_dir)]
+    runner = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else []
+    cmd = [sys.executable, *runner, "-m", "deblur_utils", "train", "--config", str(cfg_path),
+           "--data-dir", str(processed_dir), "--out-dir", str(run_dir)]
     package_root = str(Path(__file__).resolve().parent.parent)  # the children import this very deblur_utils
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
-           "TQDM_MININTERVAL": "30"}
+           "TQDM_MININTERVAL": "30", **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     tail = deque(maxlen=30)
     for line in proc.stdout:

@@ -1,7 +1,7 @@
 """Data-parallel scaling on this machine: training images per second of 1 process against N (torchrun).
 
 ``measure`` trains the same model on the prepared data three ways, each a separate
-``python -m deblur_utils train`` process tree, one after the other:
+``python -m deblur_utils train`` process tree started by ``distributed.launch``, one after the other:
 
 - 1 process x 1 thread,
 - 1 process x N threads (the single-process path with all the cores N processes would get),
@@ -14,18 +14,17 @@ and ``benchmarks/scaling.py`` runs it from the command line.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from . import paths
+from . import distributed, paths
 from .data import write_json_atomic
+from .train import TrainConfig
 
-ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = ("nproc", "device", "model", "width", "crop_size", "batch_size", "images")
 
 
@@ -33,30 +32,24 @@ def report_path() -> Path:
     return paths.reports_dir() / "scaling.json"
 
 
-def _run(label, nproc, threads, s, processed, out_dir, param_set):
-    train = ["-m", "deblur_utils", "train", "--data-dir", str(processed), "--out-dir", str(out_dir),
-             "--model", s["model"], "--width", str(s["width"]), "--crop-size", str(s["crop_size"]),
-             "--batch-size", str(s["batch_size"]), "--epochs", "1", "--epoch-samples", str(s["images"]),
-             "--max-minutes", "none", "--device", s["device"], "--val-max-frames", "1", "--params", param_set]
-    if nproc > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), *train]
-    else:
-        cmd = [sys.executable, *train]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+def _run(label, nproc, threads, s, processed, out_dir):
+    """One configuration through ``distributed.launch`` (torchrun for nproc > 1): its training images / s."""
+    cfg = TrainConfig(model=s["model"], model_kwargs={"width": s["width"]}, crop_size=s["crop_size"],
+                      batch_size=s["batch_size"], epochs=1, epoch_samples=s["images"], max_minutes=None,
+                      device=s["device"], val_max_frames=1)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"scaling: the {label} run failed (exit {proc.returncode}); its last output:\n"
-                           f"{proc.stderr[-3000:]}")
-    summary = json.loads((out_dir / "summary.json").read_text())
+    try:
+        summary = distributed.launch(dataclasses.asdict(cfg), processed, out_dir, nproc, log=lambda _: None,
+                                     threads=threads)
+    except RuntimeError as err:
+        raise RuntimeError(f"scaling: the {label} configuration failed: {err}") from None
     return {"config": label, "processes": nproc, "threads_per_process": threads,
             "train_images_per_second": summary["train_images_per_second"], "steps": summary["steps"],
             "wall_seconds": time.perf_counter() - t0}
 
 
 def measure(processed=None, out_json=None, nproc=2, device="cpu", model="srcnn", width=64, crop_size=96,
-            batch_size=8, images=1536, param_set="default", reuse=True, echo=print) -> dict:
+            batch_size=8, images=1536, reuse=True, echo=print) -> dict:
     """Measure (see the module docstring) and write ``out_json`` (default ``reports/scaling.json``).
 
     ``reuse``: an existing ``out_json`` measured with the same settings is returned as it is, so that
@@ -79,7 +72,7 @@ def measure(processed=None, out_json=None, nproc=2, device="cpu", model="srcnn",
     rows = []
     with tempfile.TemporaryDirectory(prefix="scaling-") as tmp:
         for i, (label, n, threads) in enumerate(configs):
-            rows.append(_run(label, n, threads, settings, processed, Path(tmp) / str(i), param_set))
+            rows.append(_run(label, n, threads, settings, processed, Path(tmp) / str(i)))
             echo(f"{label:>20} (processes x threads): {rows[-1]['train_images_per_second']:.1f} training images/s")
     single = max(r["train_images_per_second"] for r in rows[:2])
     ratio = rows[2]["train_images_per_second"] / single
