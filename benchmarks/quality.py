@@ -31,6 +31,7 @@ ABLATIONS = {
     "ours (as configured)": {},
     "no CNN refiner (Wiener at the estimated sigma only)": {"model_kwargs": {"refine": False}},
     "no no-harm gate": {"model_kwargs": {"gate": False}},
+    "gate on the median tile's sigma (as the deconvolution), not the sharpest": {"model_kwargs": {"gate_on": "median_tile"}},
     "trained on presets a/b/c only (Set B), no continuum": {"blur_sampling": "sets"},
     "Charbonnier loss": {"loss": "charbonnier"},
     "MSE loss": {"loss": "mse"},
@@ -81,25 +82,30 @@ def train_variant(P, name, changes, seed=None, minutes=None, progress=False):
 
 
 def reusable_run(P, seed):
-    """Notebook 02's checkpoint of ours when it was trained with exactly this recipe and seed, else None."""
+    """A finished run of ours trained with exactly this recipe and seed, else None: notebook 02's
+    checkpoint (the default run's model counts as its seed), or the one an earlier ``--seeds`` left in
+    runs/benchmarks/seed<N>/. A change to inference alone then regrades the seeds without retraining."""
     import dataclasses
 
     from deblur_utils.train import load_checkpoint
 
-    ckpt = workflow.learned_methods(P).get(f"ours_{P['ours']['model']}", {})
-    paths_ = set(ckpt.values())
-    if len(paths_) != 1 or not next(iter(paths_)).exists():
-        return None
-    path = next(iter(paths_))
     want = json.loads(json.dumps(dataclasses.asdict(workflow.ours_config(P, seed=seed))))
-    got = dict(load_checkpoint(path)["config"])
-    for f in dataclasses.fields(workflow.TrainConfig):  # fields added since: their defaults were in force
-        if f.name not in got and f.default is not dataclasses.MISSING:
-            got[f.name] = f.default
-    if {k: v for k, v in got.items() if k != "resume"} != {k: v for k, v in want.items() if k != "resume"}:
-        return None
-    summary = json.loads((path.parent / "summary.json").read_text())
-    return summary, path
+    want.pop("resume", None)
+    ckpt = workflow.learned_methods(P).get(f"ours_{P['ours']['model']}", {})
+    candidates = list(set(ckpt.values())) if len(set(ckpt.values())) == 1 else []
+    candidates.append(paths.runs_dir() / "benchmarks" / f"seed{seed}" / "best.pt")
+    for path in candidates:
+        summary_path = path.parent / "summary.json"  # written when the run ends, not by a run cut off
+        if not (path.exists() and summary_path.exists()) or summary_path.stat().st_mtime < path.stat().st_mtime:
+            continue
+        got = json.loads(json.dumps(load_checkpoint(path)["config"]))  # tuples as lists, as in want
+        for f in dataclasses.fields(workflow.TrainConfig):  # fields added since: their defaults were in force
+            if f.name not in got and f.default is not dataclasses.MISSING:
+                got[f.name] = f.default
+        got.pop("resume", None)
+        if got == want:
+            return json.loads(summary_path.read_text()), path
+    return None
 
 
 def main(argv=None):
@@ -132,10 +138,11 @@ def main(argv=None):
     if args.seeds:
         per_seed = {}
         for seed in args.seeds:
-            reused = reusable_run(P, seed)  # the default run's own model counts as its seed
+            reused = reusable_run(P, seed)
             summary, ckpt = reused or train_variant(P, f"seed{seed}", {}, seed=seed, progress=progress)
             per_seed[seed] = {p: r["psnr_db"] for p, r in workflow.grade_checkpoint(P, ckpt).items()}
             per_seed[seed]["train_minutes"] = summary["minutes"]
+            per_seed[seed]["checkpoint"] = str(ckpt)
         spread = {p: max(s[p] for s in per_seed.values()) - min(s[p] for s in per_seed.values()) for p in presets}
         out["seeds"] = {"psnr_db": per_seed, "spread_db": spread}
         print("\n## seeds (ours, test PSNR dB)\n")

@@ -17,14 +17,26 @@ Not told which blur it sees, the model works in three steps:
 
 **No harm to sharp-enough input.** Preset a (3x3, sigma 0.3) changes a frame by at
 most a grey level at strong edges. The spectrum cannot tell it apart from sigma 0.4-0.5
-on a photo with soft texture (measured, default run: preset-a test frames are estimated at
-0.32-0.41), while deconvolving a preset-a frame with sigma 0.35 instead of 0.3 costs ~15 dB. So below
-``gate_lo`` the output is the plain Wiener deconvolution for the smallest preset's kernel
-(``floor_sigma``, 0.3: exactly right for preset a, nearly nothing for anything sharper),
-blending linearly into the full model's output between ``gate_lo`` and
-``gate_lo + gate_width`` (0.42 -> 0.52, chosen on the validation frames: with 0.38 preset a fell
-0.7 dB below doing nothing, with 0.42 it gains +3.2 dB while sigma 0.5 still gains +1.0 dB). The
-price: blurs of sigma 0.3-0.45 are deblurred only partly.
+on a photo with soft texture, while deconvolving a preset-a frame with sigma 0.35 instead of
+0.3 costs ~15 dB. So below ``gate_lo`` the output is the plain Wiener deconvolution for the
+smallest preset's kernel (``floor_sigma``, 0.3: exactly right for preset a, nearly nothing for
+anything sharper), blending linearly into the full model's output between ``gate_lo`` and
+``gate_lo + gate_width`` (0.42 -> 0.52, chosen on the validation frames with an earlier session's
+shorter-trained models: with 0.38 preset a fell 0.7 dB below doing nothing, with 0.42 it gained
++3.2 dB while sigma 0.5 still gained +1.0 dB).
+The price: blurs of sigma 0.3-0.45 are deblurred only partly.
+
+**The gate reads the sharpest tile** (``gate_on="sharpest_tile"``), the deconvolution the median
+tile. A blur applied to the whole frame can only soften it, so the tile that looks sharpest
+bounds the blur from above; a soft region (a defocused background, an upsampled texture)
+reads as blurred to the estimator, and with the median it could open the gate on a preset-a
+frame. Measured on the test split with the three seeds' checkpoints of the default recipe: the
+median put 2 of 32 preset-a frames (chelsea's last two, which the embedded data's zoom upsampled
+1.3x: soft fur beside sharp whiskers) at 0.43-0.50, each falling from 92-94 dB to 43-70 dB, preset a
+73.75/73.24/73.03 dB (spread 0.72); the sharpest tile keeps every preset-a frame at or below 0.40:
+75.72/75.62/75.51 (spread 0.21), b and c unchanged. A frame soft everywhere still reads as
+blurred (the validation photo gravel's last three frames, upsampled 1.1-1.2x by the embedded
+data's zoom: 0.43-0.50 on every tile), and no statistic of the spectrum can tell that from a mild blur.
 """
 from __future__ import annotations
 
@@ -69,19 +81,25 @@ class SpectralSigma(nn.Module):
         return torch.log10(sums / count.clamp(min=1) + 1e-12) + 8.0  # ~centred: the rounding floor is ~1e-6
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, enabled=False):  # float32 even under AMP: the gate reads it to 0.01
-            return self._estimate(x.float())
+        """sigma_hat (B,): the median over tiles."""
+        return self.estimate(x)[0]
 
-    def _estimate(self, x: torch.Tensor) -> torch.Tensor:
+    def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(median, smallest) of the tiles' estimates, each (B,)."""
+        with torch.autocast(x.device.type, enabled=False):  # float32 even under AMP: the gate reads it to 0.01
+            log_sigma = self.tile_log_sigma(x.float())
+        return log_sigma.median(1).values.exp(), log_sigma.min(1).values.exp()
+
+    def tile_log_sigma(self, x: torch.Tensor) -> torch.Tensor:
+        """log sigma_hat of every tile, (B, tiles); one "tile" (the whole image) when it is no larger than one."""
         b, c, h, w = x.shape
         t = self.tile
         if h <= t and w <= t or h < t or w < t:
-            return self.mlp(self.features(x))[:, 0].exp()
+            return self.mlp(self.features(x))
         ys = sorted({min(y, h - t) for y in range(0, h - t // 2, t // 2)})
         xs = sorted({min(x_, w - t) for x_ in range(0, w - t // 2, t // 2)})
         tiles = torch.stack([x[..., y:y + t, x_:x_ + t] for y in ys for x_ in xs], 1).reshape(-1, c, t, t)
-        log_sigma = self.mlp(self.features(tiles))[:, 0].reshape(b, -1)
-        return log_sigma.median(1).values.exp()
+        return self.mlp(self.features(tiles))[:, 0].reshape(b, -1)
 
 
 class WienerLayer(nn.Module):
@@ -140,8 +158,12 @@ class BlindWienerNet(nn.Module):
     def __init__(self, width: int = 32, blocks: int = 4, spread: float = 0.15, est_hidden: int = 64,
                  gate_lo: float = 0.42, gate_width: float = 0.1, floor_sigma: float = 0.3, refine: bool = True,
                  gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192,
-                 refine_on: str = "rgb", refine_scale: int = 1):
+                 refine_on: str = "rgb", refine_scale: int = 1, gate_on: str = "sharpest_tile"):
         super().__init__()
+        if gate_on not in ("sharpest_tile", "median_tile"):
+            raise ValueError(f"gate_on must be 'sharpest_tile' (the gate reads the smallest tile estimate) or "
+                             f"'median_tile' (the same estimate as the deconvolution), got {gate_on!r}")
+        self.gate_on = gate_on
         if refine_scale not in (1, 2, 4):
             raise ValueError(f"refine_scale must be 1, 2 or 4 (the refiner works on pixel-unshuffled "
                              f"scale x scale blocks), got {refine_scale!r}")
@@ -193,9 +215,12 @@ class BlindWienerNet(nn.Module):
         return r
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
-        if sigma is None:
-            sigma = (self.estimator(x) if self.fixed_sigma is None
-                     else torch.full((len(x),), float(self.fixed_sigma), device=x.device))
+        gate_sigma = sigma
+        if sigma is None and self.fixed_sigma is None:
+            sigma, sharpest = self.estimator.estimate(x)
+            gate_sigma = sharpest if self.gate_on == "sharpest_tile" else sigma
+        elif sigma is None:
+            sigma = gate_sigma = torch.full((len(x),), float(self.fixed_sigma), device=x.device)
         sigma = sigma.to(x.dtype)
         sigmas = [sigma * (1 - self.spread), sigma, sigma * (1 + self.spread)]
         if self.use_gate:
@@ -210,5 +235,5 @@ class BlindWienerNet(nn.Module):
             y = mid + self._refine(torch.cat(inputs, 1), sigma)
         if not self.use_gate:
             return y
-        return floor[0] + self.gate(sigma)[:, None, None, None] * (y - floor[0])
+        return floor[0] + self.gate(gate_sigma.to(x.dtype))[:, None, None, None] * (y - floor[0])
 

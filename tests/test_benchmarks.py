@@ -1,7 +1,10 @@
 """benchmarks/quality.py end to end on the CI parameter set (tiny data, seconds of training)."""
 import importlib.util
 import json
+import os
 from pathlib import Path
+
+from deblur_utils import config, paths
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "quality.py"
 
@@ -31,3 +34,13 @@ def test_quality_benchmark_prints_gains_seeds_and_ablation(tmp_path, monkeypatch
     assert set(saved["seeds"]["spread_db"]) == {"a", "b", "c"}
     assert all(v >= 0 for v in saved["seeds"]["spread_db"].values())
     assert set(saved["ablation"]) == {"ours (as configured)", "MSE loss"}
+    # a rerun regrades finished seed runs of the same recipe instead of training them again
+    P = config.load_params("ci")
+    assert saved["seeds"]["psnr_db"]["1"]["checkpoint"] == str(paths.runs_dir() / "benchmarks" / "seed1" / "best.pt")
+    summary, ckpt = q.reusable_run(P, 1)
+    assert ckpt == paths.runs_dir() / "benchmarks" / "seed1" / "best.pt" and summary["steps"] > 0
+    assert q.reusable_run(P, 0)[1] != ckpt and q.reusable_run(P, 7) is None
+    assert q.reusable_run({**P, "ours": {**P["ours"], "lr": 0.5}}, 1) is None  # another recipe
+    summary_file = ckpt.parent / "summary.json"  # a run cut off after its checkpoint: no finished summary
+    os.utime(summary_file, (summary_file.stat().st_mtime - 60,) * 2)
+    assert q.reusable_run(P, 1) is None

@@ -90,6 +90,45 @@ def test_gate_falls_back_to_the_smallest_presets_deconvolution(rng):
         assert model.gate(torch.tensor([0.35, 0.47, 0.9])).tolist() == pytest.approx([0.0, 0.5, 1.0])
 
 
+def test_gate_reads_the_sharpest_tile_and_the_deconvolution_the_median(rng, monkeypatch):
+    """A uniform blur only softens: one tile that looks sharp (0.3) keeps the gate shut even when
+    most tiles read a blur (a soft background); the deconvolution still uses the median estimate."""
+    x = _to_t(blur_uint8(natural_like(rng, 256, 448), "a"))
+    tiles = torch.log(torch.tensor([[0.3, 0.6, 0.6, 0.7, 0.7, 0.8, 0.8, 0.9]]))
+    seen, deconvolve = {}, WienerLayer.forward
+
+    def wiener(self, x_, sigmas):
+        seen["sigmas"] = [float(s_) for s_ in torch.cat(sigmas)]
+        return deconvolve(self, x_, sigmas)
+
+    with torch.no_grad():
+        for gate_on, shut in (("sharpest_tile", True), ("median_tile", False)):
+            model = BlindWienerNet(width=8, blocks=1, gate_on=gate_on).eval()
+            torch.nn.init.normal_(model.tail.weight, std=0.1)
+            monkeypatch.setattr(model.estimator, "tile_log_sigma", lambda _x: tiles)
+            monkeypatch.setattr(WienerLayer, "forward", wiener)
+            median, sharpest = model.estimator.estimate(x)
+            assert median.item() == pytest.approx(0.7) and sharpest.item() == pytest.approx(0.3)
+            out = model(x)
+            monkeypatch.undo()
+            assert seen["sigmas"][1] == pytest.approx(0.7)  # lo, mid, hi, floor: mid is the median
+            floor = model.wiener(x, [torch.tensor([0.3])])[0]
+            assert torch.equal(out, floor) is shut
+    with pytest.raises(ValueError, match="gate_on"):
+        BlindWienerNet(gate_on="mean")
+
+
+def test_the_estimator_cuts_a_large_frame_into_tiles_of_its_training_size(rng):
+    est = SpectralSigma(tile=64)
+    x = _to_t(natural_like(rng, 96, 160))
+    assert est.tile_log_sigma(x).shape == (1, 2 * 4)  # rows 0, 32; columns 0, 32, 64, 96
+    assert est.tile_log_sigma(x[..., :64, :64]).shape == (1, 1)
+    with torch.no_grad():
+        median, sharpest = est.estimate(x)
+        assert sharpest.item() <= median.item()
+        assert est(x).item() == pytest.approx(median.item())
+
+
 def test_blind_model_runs_blind_and_told(rng):
     x = _to_t(natural_like(rng, 40, 56))
     blind = build_model("blind_wiener", width=8, blocks=1)
