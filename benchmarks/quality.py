@@ -32,6 +32,8 @@ ABLATIONS = {
     "no CNN refiner (Wiener at the estimated sigma only)": {"model_kwargs": {"refine": False}},
     "no no-harm gate": {"model_kwargs": {"gate": False}},
     "gate on the median tile's sigma (as the deconvolution), not the sharpest": {"model_kwargs": {"gate_on": "median_tile"}},
+    "one sigma MLP, not an average of five": {"model_kwargs": {"est_heads": 1}},
+    "deconvolution trained on sigma jittered 6%, not 3%": {"sigma_jitter": 0.06},
     "trained on presets a/b/c only (Set B), no continuum": {"blur_sampling": "sets"},
     "Charbonnier loss": {"loss": "charbonnier"},
     "MSE loss": {"loss": "mse"},

@@ -565,7 +565,7 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
                                                     vary_content=cfg.estimator_vary_content)
                     else:
                         eb, es = blurred, sigma
-                    est_loss = (model.estimator(eb).log() - es.log()).abs().mean()
+                    est_loss = model.estimator.loss(eb, es)
                     est_losses.append(est_loss.item())
                     loss_total = loss + est_loss
                 else:

@@ -4,6 +4,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from deblur_utils import config, paths
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "quality.py"
@@ -52,3 +54,15 @@ def test_quality_benchmark_prints_gains_seeds_and_ablation(tmp_path, monkeypatch
     assert gated["notebook 02"]["sharpest_tile"] == rows[("ours_blind_wiener", "a")]["psnr_db"]  # the default
     for r in gated.values():
         assert r["largest_sharpest_estimate"] <= r["largest_median_estimate"]
+    # benchmarks/estimator.py: the same checkpoints on b, blind, told the true sigma, given the pooled estimate
+    e = load_quality(BENCH.parent / "estimator.py")
+    est = e.main(["--param-set", "ci", "--presets", "b"])["b"]
+    assert set(est["checkpoints"]) == {"notebook 02", "seed1"} and est["true_sigma"] == 1.0
+    mine = est["checkpoints"]["notebook 02"]
+    assert mine["own_estimate"] == pytest.approx(rows[("ours_blind_wiener", "b")]["psnr_db"])
+    assert mine["log_error_sd"] >= 0
+    assert est["spread_db"]["told_true_sigma"] == pytest.approx(
+        abs(mine["told_true_sigma"] - est["checkpoints"]["seed1"]["told_true_sigma"]))
+    seed1 = paths.runs_dir() / "benchmarks" / "seed1" / "best.pt"
+    alone = e.main(["--param-set", "ci", "--presets", "b", "--checkpoints", str(seed1)])["b"]["checkpoints"]
+    assert set(alone) == {"seed1"} and alone["seed1"]["told_true_sigma"] == est["checkpoints"]["seed1"]["told_true_sigma"]

@@ -129,6 +129,35 @@ def test_the_estimator_cuts_a_large_frame_into_tiles_of_its_training_size(rng):
         assert est(x).item() == pytest.approx(median.item())
 
 
+def _constant_heads(est, values):
+    """Each head of ``est`` outputs log(values[k]) whatever it sees."""
+    for head, v in zip([est.mlp, *est.more], values):
+        torch.nn.init.zeros_(head[-1].weight)
+        torch.nn.init.constant_(head[-1].bias, float(np.log(v)))
+
+
+def test_estimator_heads_average_in_log_sigma_and_train_each_on_its_own_loss(rng):
+    est = SpectralSigma(tile=64, heads=2)
+    _constant_heads(est, [0.5, 2.0])
+    big, crops = _to_t(natural_like(rng, 96, 160)), _to_t(natural_like(rng, 64, 64)).repeat(3, 1, 1, 1)
+    with torch.no_grad():
+        assert est.head_log_sigma(crops).exp().flatten().tolist() == pytest.approx([0.5, 2.0] * 3)
+        median, sharpest = est.estimate(big)  # every tile: exp(mean(log 0.5, log 2)) = 1
+        assert median.item() == pytest.approx(1.0) and sharpest.item() == pytest.approx(1.0)
+        # the ensemble is exactly right, yet each head is off by a factor 2: trained on its own error
+        assert est.loss(crops, torch.ones(3)).item() == pytest.approx(np.log(2.0))
+        assert est.loss(big, torch.ones(1)).item() == pytest.approx(0.0, abs=1e-6)  # larger than a tile
+    with pytest.raises(ValueError, match="est_heads"):
+        SpectralSigma(heads=0)
+
+
+def test_one_head_keeps_the_checkpoint_layout_of_earlier_models():
+    keys = {k for k in BlindWienerNet(width=8, blocks=1).state_dict() if k.startswith("estimator.")}
+    assert keys == {f"estimator.mlp.{i}.{w}" for i in (0, 2, 4) for w in ("weight", "bias")}
+    three = BlindWienerNet(width=8, blocks=1, est_heads=3)
+    assert len(three.estimator.more) == 2
+
+
 def test_blind_model_runs_blind_and_told(rng):
     x = _to_t(natural_like(rng, 40, 56))
     blind = build_model("blind_wiener", width=8, blocks=1)
