@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from deblur_utils import config, paths, workflow  # noqa: E402
 from deblur_utils.blur import get_preset  # noqa: E402
 from deblur_utils.data import load_cached, write_json_atomic  # noqa: E402
-from deblur_utils.metrics import psnr_db  # noqa: E402
+from deblur_utils.metrics import psnr_db, summarize  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
 from deblur_utils.train import model_from_checkpoint, pick_device, predict_uint8, to_tensor, to_uint8  # noqa: E402
 from gate import checkpoints  # noqa: E402
@@ -44,6 +44,11 @@ def median_estimates(model, blurred, device) -> torch.Tensor:
                           for i in range(0, len(blurred), BATCH)])
 
 
+def course_psnr(sharp, pred) -> float:
+    """The course's mean PSNR over the frames (finite ones, as quality.py's table)."""
+    return summarize([psnr_db(s, q) for s, q in zip(sharp, pred)])["psnr_db"]
+
+
 def psnr_given(model, blurred, sharp, sigma, device) -> float:
     """Mean course PSNR with the deconvolution (and the gate) given ``sigma`` per frame."""
     preds = []
@@ -51,7 +56,7 @@ def psnr_given(model, blurred, sharp, sigma, device) -> float:
         for i in range(0, len(blurred), BATCH):
             x = to_tensor(blurred[i:i + BATCH]).to(device)
             preds.append(to_uint8(model(x, sigma=sigma[i:i + BATCH].to(device))))
-    return float(np.mean([psnr_db(s, p) for s, p in zip(sharp, np.concatenate(preds))]))
+    return course_psnr(sharp, np.concatenate(preds))
 
 
 def main(argv=None):
@@ -87,7 +92,7 @@ def main(argv=None):
             err = (est[name].log() - np.log(true)).numpy()
             r = {"checkpoint": str(ckpts[name]), "frames": len(sharp),
                  "log_error_mean": float(err.mean()), "log_error_sd": float(err.std()),
-                 "own_estimate": float(np.mean([psnr_db(s, q) for s, q in zip(sharp, predict_uint8(m, blurred, device))])),
+                 "own_estimate": course_psnr(sharp, predict_uint8(m, blurred, device)),
                  "told_true_sigma": psnr_given(m, blurred, sharp, torch.full((len(sharp),), float(true)), device),
                  "estimates_averaged_over_checkpoints": psnr_given(m, blurred, sharp, pooled, device)}
             res[name] = r
