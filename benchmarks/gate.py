@@ -1,12 +1,21 @@
-"""The no-harm gate's tile statistic: preset a graded with the gate reading the sharpest tile and the median.
+"""The no-harm gate's tile statistic: preset a graded with the gate reading the sharpest tile and the median;
+and where the gate's thresholds come from.
 
     python benchmarks/gate.py [--splits test val] [--json PATH]
+    python benchmarks/gate.py --thresholds [--checkpoint PATH]
 
 For every finished checkpoint of ours (notebook 02's, and each ``runs/benchmarks/seed<N>/`` that
 ``quality.py --seeds`` left), grades preset a of each split twice, with ``gate_on`` set to
 ``sharpest_tile`` and to ``median_tile`` (the gate takes no part in training, so one checkpoint
 serves both), beside doing nothing, and prints the largest estimate of each statistic over the
 frames: above the gate's ``gate_lo`` a preset-a frame gets deblurred as if blurred more.
+
+``--thresholds`` reads, on the validation frames only (the embedded validation split and the
+real-photo *validation* set, photos the real-photo test set does not hold), the sharpest tile's
+sigma of every frame under preset a (sharp frames: the gate must stay shut for all of them) and of
+the frames under sigma 0.8 and 1.0 that preset a leaves unchanged (the keep rule must not take
+them for sharp), and prints the thresholds that follow: ``gate_lo`` just above the largest
+preset-a reading (to the next 0.05), ``keep_below`` where the gate is fully open.
 """
 from __future__ import annotations
 
@@ -54,15 +63,62 @@ def grade(model, blurred, sharp, device) -> dict:
     return out
 
 
+def threshold_readings(model, frames_by_set: dict, device, width: float) -> dict:
+    """Per validation set: the sharpest tile's sigma under preset a and under 0.8 and 1.0 (fixed points only)."""
+    from deblur_utils.blur import blur_uint8, kernel_size_for_sigma
+
+    out = {}
+    for name, sharp in frames_by_set.items():
+        row = {"frames": len(sharp)}
+        for sigma in (0.3, 0.8, 1.0):
+            blurred = np.stack([blur_uint8(f, (kernel_size_for_sigma(sigma), sigma)) for f in sharp])
+            with torch.no_grad():
+                x = [to_tensor(blurred[i:i + 4]).to(device) for i in range(0, len(blurred), 4)]
+                sharpest = torch.cat([model.estimator.estimate(t)[1] for t in x]).cpu().numpy()
+                fixed = torch.cat([model.fixed_points(t) for t in x]).cpu().numpy()
+            if sigma == 0.3:
+                row["a_largest"] = float(sharpest.max())
+            else:
+                row[f"s{sigma}_fixed_smallest"] = float(sharpest[fixed].min()) if fixed.any() else None
+                row[f"s{sigma}_fixed_fraction"] = float(fixed.mean())
+        out[name] = row
+    largest = max(r["a_largest"] for r in out.values())
+    gate_lo = float(np.ceil((largest + 1e-9) / 0.05) * 0.05)
+    return {"sets": out, "gate_lo": round(gate_lo, 2), "keep_below": round(gate_lo + width, 2)}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--param-set", default="default")
     ap.add_argument("--splits", nargs="+", default=["test", "val"], choices=["train", "val", "test"])
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--thresholds", action="store_true", help="derive gate_lo and keep_below on validation frames")
+    ap.add_argument("--checkpoint", type=Path, help="grade this checkpoint instead of the runs found")
     args = ap.parse_args(argv)
     P = config.load_params(args.param_set)
     device = pick_device(P["device"])
-    ckpts = checkpoints(P)
+    ckpts = {"given": args.checkpoint} if args.checkpoint else checkpoints(P)
+    if args.thresholds:
+        from deblur_utils import real_photos
+
+        sets = {"embedded val": np.asarray(load_cached(paths.processed_dir(), "val", ("a",))["sharp"])}
+        real_val = real_photos.load(blurs=(), which="val")
+        if real_val is not None:
+            sets["real-photo val"] = real_val["sharp"]
+        out = {}
+        for name, path in ckpts.items():
+            model, _ = model_from_checkpoint(path, device)
+            out[name] = threshold_readings(model, sets, device, model.gate_width)
+            rows = [[name, s, r["frames"], f"{r['a_largest']:.3f}",
+                     *(f"{r[k]:.3f}" if r[k] is not None else "none" for k in ("s0.8_fixed_smallest", "s1.0_fixed_smallest")),
+                     f"{r['s1.0_fixed_fraction']:.2f}"] for s, r in out[name]["sets"].items()]
+            print(markdown_table(["run", "validation set", "frames", "preset a: largest sharpest-tile sigma",
+                                  "sigma 0.8, fixed points: smallest", "sigma 1.0, fixed points: smallest",
+                                  "sigma 1.0: fixed fraction"], rows))
+            print(f"\n{name}: gate_lo {out[name]['gate_lo']}, keep_below {out[name]['keep_below']}\n")
+        if args.json:
+            write_json_atomic(args.json, workflow._json_safe(out))
+        return out
     if not ckpts:
         ap.error("no finished checkpoint of ours: run notebook 02 (make report) or benchmarks/quality.py first")
     rows, out = [], {}

@@ -7,7 +7,9 @@
     ... --json PATH                              # everything printed, as JSON
 
 Prints, per method and preset, the course PSNR and SSIM, the gain over doing nothing and over the
-best classical baseline (Wiener or Richardson-Lucy told the true kernel, tuned on validation).
+best classical baseline (Wiener or Richardson-Lucy told the true kernel, tuned on validation); then
+the same methods on the real-photo test set at a, b, c and 7x7 sigma 1.2 (notebook 04's table), with
+each blur's worst frame against doing nothing.
 Runs in the work directory (the project root, or DEBLUR_WORKDIR), on the parameter set's data.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deblur_utils import config, paths, workflow  # noqa: E402
 from deblur_utils.data import write_json_atomic  # noqa: E402
+from deblur_utils import tables  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
 
 CLASSICAL = ("wiener", "richardson_lucy")
@@ -136,6 +139,17 @@ def main(argv=None):
     out["best_method"], out["best_checkpoint"] = metrics["best_method"], metrics["best_checkpoint"]
     print_gains(out["comparison"], f"test split, {metrics['test_frames']} frames per preset "
                                    f"(best learned: {metrics['best_method']})")
+    real = workflow.evaluate_real(P, metrics, progress=progress)
+    if real is None:
+        print("\n(no real-photo test set: `make real-photos`, then notebook 01, build it)")
+    else:
+        out["real_photos"] = real["summary"]
+        print(f"\n## real photos, {len(real['files'])} frames of {len(real['photos'])} photos "
+              "(mean PSNR dB; vs doing nothing; worst frame vs doing nothing)\n")
+        print(tables.real_photos_table(real))
+        if metrics["best_method"]:
+            print()
+            print(tables.real_vs_wiener(real, metrics["best_method"]))
 
     if args.seeds:
         per_seed = {}

@@ -22,13 +22,20 @@ on a photo with soft texture, while deconvolving a preset-a frame with sigma 0.3
 0.3 costs ~15 dB. So below ``gate_lo`` the output is the plain Wiener deconvolution for the
 smallest preset's kernel (``floor_sigma``, 0.3: exactly right for preset a, nearly nothing for
 anything sharper), blending linearly into the full model's output between ``gate_lo`` and
-``gate_lo + gate_width`` (0.42 -> 0.52, chosen on the validation frames with an earlier session's
-shorter-trained models: with 0.38 preset a fell 0.7 dB below doing nothing, with 0.42 it gained
-+3.2 dB while sigma 0.5 still gained +1.0 dB).
+``gate_lo + gate_width`` (0.42 -> 0.52, chosen on the validation frames: with 0.38 preset a fell
+0.7 dB below doing nothing, with 0.42 it gained +3.2 dB while sigma 0.5 still gained +1.0 dB).
 The price: blurs of sigma 0.3-0.45 are deblurred only partly.
 
-**The gate reads the sharpest tile** (``gate_on="sharpest_tile"``), the deconvolution the median
-tile. A blur applied to the whole frame can only soften it, so the tile that looks sharpest
+**A frame preset a leaves unchanged comes back unchanged** (``keep_fixed``). A sharp frame that the
+3x3 preset-a blur maps onto itself, exactly in 8 bits, is its own best explanation; deblurring it can
+only move it away from the truth. Real photos that are soft all over (a dark interior, a smooth sky,
+a close view of a shallow-focus photo) read as sigma 0.45-0.7 on every tile, which opens the gate;
+the check catches exactly those frames, whatever the estimator reads. A frame under a strong blur is
+also left unchanged by preset a (it is smooth), so the check applies only while the sharpest tile
+reads below ``keep_below`` (0.8).
+
+**The gate reads the sharpest tile** (``gate_on="sharpest_tile"``), the deconvolution the tiles'
+``sigma_quantile`` (0.5: the median; lower quantiles lean towards the sharpest tiles). A blur applied to the whole frame can only soften it, so the tile that looks sharpest
 bounds the blur from above; a soft region (a defocused background, an upsampled texture)
 reads as blurred to the estimator, and with the median it could open the gate on a preset-a
 frame. Measured on the test split with the three seeds' checkpoints of the default recipe: the
@@ -48,7 +55,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .blur_torch import otf_q8
+from .blur import kernel_size_for_sigma
+from .blur_torch import blur_valid_q8, otf_q8
 
 SIGMA_GRID = np.round(np.arange(0.15, 3.0001, 0.025), 4)  # the Wiener layer's sigmas; the estimate is clamped here
 GRID_STEP = 0.025
@@ -111,11 +119,13 @@ class SpectralSigma(nn.Module):
         """sigma_hat (B,): the median over tiles."""
         return self.estimate(x)[0]
 
-    def estimate(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(median, smallest) of the tiles' estimates, each (B,)."""
+    def estimate(self, x: torch.Tensor, quantile: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the tiles' ``quantile``, the smallest) of the tiles' estimates, each (B,); 0.5 is the median."""
         with torch.autocast(x.device.type, enabled=False):  # float32 even under AMP: the gate reads it to 0.01
             log_sigma = self.tile_log_sigma(x.float())
-        return log_sigma.median(1).values.exp(), log_sigma.min(1).values.exp()
+        low = (log_sigma.median(1).values if quantile == 0.5 else
+               torch.quantile(log_sigma, quantile, dim=1, interpolation="lower"))
+        return low.exp(), log_sigma.min(1).values.exp()
 
     def tile_log_sigma(self, x: torch.Tensor) -> torch.Tensor:
         """log sigma_hat of every tile (the heads' mean), (B, tiles); one "tile" (the whole image) when it is
@@ -186,8 +196,13 @@ class BlindWienerNet(nn.Module):
     def __init__(self, width: int = 32, blocks: int = 4, spread: float = 0.15, est_hidden: int = 64,
                  gate_lo: float = 0.42, gate_width: float = 0.1, floor_sigma: float = 0.3, refine: bool = True,
                  gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192,
-                 refine_on: str = "rgb", refine_scale: int = 1, gate_on: str = "sharpest_tile", est_heads: int = 1):
+                 refine_on: str = "rgb", refine_scale: int = 1, gate_on: str = "sharpest_tile", est_heads: int = 1,
+                 sigma_quantile: float = 0.5, keep_fixed: bool = True, keep_below: float = 0.8):
         super().__init__()
+        if not (isinstance(sigma_quantile, (int, float)) and 0 <= sigma_quantile <= 1):
+            raise ValueError(f"sigma_quantile must be in [0, 1] (0: the sharpest tile's sigma, 0.5: the median "
+                             f"tile's), got {sigma_quantile!r}")
+        self.sigma_quantile, self.keep_fixed, self.keep_below = float(sigma_quantile), bool(keep_fixed), float(keep_below)
         if gate_on not in ("sharpest_tile", "median_tile"):
             raise ValueError(f"gate_on must be 'sharpest_tile' (the gate reads the smallest tile estimate) or "
                              f"'median_tile' (the same estimate as the deconvolution), got {gate_on!r}")
@@ -242,10 +257,23 @@ class BlindWienerNet(nn.Module):
             r = F.pixel_shuffle(r, s)[..., :h, :w]
         return r
 
+    def fixed_points(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,) True where the frame is left unchanged by the mildest blur the model knows (the floor's,
+        preset a's 3x3 kernel, 8-bit exactly as Set B). A frame that preset a leaves identical to its
+        sharp original is one (a smooth sky, a soft dark interior): deblurring it can only harm it. So is
+        a frame under a strong blur (it is smooth), which is why ``forward`` keeps a fixed point only
+        when even its sharpest tile reads below ``keep_below``."""
+        q = (x.float() * 255.0).round()
+        k = kernel_size_for_sigma(self.floor_sigma) // 2
+        again = blur_valid_q8(F.pad(q, (k, k, k, k), mode="reflect"), [self.floor_sigma] * len(x))
+        return (again == q).flatten(1).all(1)
+
     def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
-        gate_sigma = sigma
+        gate_sigma, keep = sigma, None
+        if sigma is None and self.use_gate and self.keep_fixed:
+            keep = self.fixed_points(x)
         if sigma is None and self.fixed_sigma is None:
-            sigma, sharpest = self.estimator.estimate(x)
+            sigma, sharpest = self.estimator.estimate(x, self.sigma_quantile)
             gate_sigma = sharpest if self.gate_on == "sharpest_tile" else sigma
         elif sigma is None:
             sigma = gate_sigma = torch.full((len(x),), float(self.fixed_sigma), device=x.device)
@@ -263,5 +291,9 @@ class BlindWienerNet(nn.Module):
             y = mid + self._refine(torch.cat(inputs, 1), sigma)
         if not self.use_gate:
             return y
-        return floor[0] + self.gate(gate_sigma.to(x.dtype))[:, None, None, None] * (y - floor[0])
+        y = floor[0] + self.gate(gate_sigma.to(x.dtype))[:, None, None, None] * (y - floor[0])
+        if keep is None:
+            return y
+        keep = keep & (gate_sigma < self.keep_below)
+        return torch.where(keep[:, None, None, None], x.to(y.dtype), y)
 

@@ -4,6 +4,7 @@
     deblur --checkpoint CKPT IN_DIR OUT_DIR    deblur a folder of images to PNGs of the same names
     blur --preset P IN_DIR OUT_DIR             blur a folder of images with a preset
     prepare [--raw-dir DIR]                    build Set A / Set B and the split (notebook 01)
+    fetch-real-photos                          unpack the real-photo test set's Debian packages
     train [--model srcnn ...]                  train one model (notebook 02's parameters); under
                                                torchrun, data-parallel over the processes it starts
     sweep --widths 64 256 ...                  notebooks 02 and 04 once per width, then the comparison
@@ -120,6 +121,15 @@ def cmd_prepare(args) -> int:
     print(result["summary"])
     print(json.dumps(result["splits"], indent=1))
     return 0
+
+
+def cmd_fetch_real_photos(args) -> int:
+    from . import real_photos
+
+    versions = real_photos.fetch(Path(args.dest) if args.dest else None)
+    missing = [p for p, v in versions.items() if v is None]
+    print("real-photo test set:", ", ".join(f"{p} {v}" for p, v in versions.items() if v) or "nothing unpacked")
+    return 1 if missing and args.strict else 0
 
 
 def cmd_train(args) -> int:
@@ -302,6 +312,12 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--raw-dir", help="folder of sharp frames (default: the embedded photos)")
     pr.set_defaults(fn=cmd_prepare)
 
+    fr = sub.add_parser("fetch-real-photos", help="unpack the Debian packages of the real-photo test set under "
+                                                  "data/external/debian/ (apt-get download + dpkg-deb -x)")
+    fr.add_argument("--dest", help="where to unpack (default data/external/debian)")
+    fr.add_argument("--strict", action="store_true", help="exit 1 when a package could not be had")
+    fr.set_defaults(fn=cmd_fetch_real_photos)
+
     t = sub.add_parser("train", help="train one model on a prepared Set A / Set B folder")
     t.add_argument("--params", default="default", help="parameter set whose values fill what is not given")
     t.add_argument("--data-dir", help="the processed folder (holds sharp/, blur_*/ and splits.json)")
@@ -314,7 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--presets", nargs="+"), t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int), t.add_argument("--lr", type=float)
     t.add_argument("--crop-size", help="patch side in pixels, or none for whole frames (default: the set's)")
-    t.add_argument("--max-minutes", help="time budget in minutes, or none; stops cleanly and saves before it")
+    t.add_argument("--max-minutes", help="safety cap in minutes, or none; stops cleanly and saves before it "
+                                         "(the recipe itself is epochs x steps per epoch)")
     t.add_argument("--device"), t.add_argument("--seed", type=int, default=0)
     t.add_argument("--train-max-frames", type=int), t.add_argument("--val-max-frames", type=int)
     t.add_argument("--loss", choices=["mse", "l1", "charbonnier", "psnr"]), t.add_argument("--optimizer", choices=["adam", "adamw"])
@@ -326,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every-steps", type=int, help="also write last.pt mid-epoch every N steps")
     t.add_argument("--checkpoint-every-minutes",
                    help="also write last.pt mid-epoch every M minutes (default 10), or none")
-    t.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the budget")
+    t.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the recipe's steps")
     t.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"],
                    help="mixed precision (auto, the default: bf16, else fp16 with loss scaling, on CUDA; off on CPU)")
     t.add_argument("--channels-last", choices=["auto", "on", "off"], help="NHWC layout (auto: on for CUDA)")

@@ -34,6 +34,27 @@ PHOTOS = {
     "coffee": ("skimage", "coffee.png"),
     "grace_hopper": ("matplotlib", "grace_hopper.jpg"),
 }
+# The licence of each photo, as the package's own documentation states it (scikit-image's data
+# docstrings, matplotlib's sample data).
+LICENCES = {
+    "motorcycle_left": "Middlebury 2014 stereo benchmark (Scharstein et al.), as shipped by scikit-image",
+    "motorcycle_right": "Middlebury 2014 stereo benchmark (Scharstein et al.), as shipped by scikit-image",
+    "rocket": "public domain (SpaceX)",
+    "hubble": "public domain (NASA)",
+    "ihc": "no known copyright restrictions",
+    "retina": "CC0-1.0",
+    "brick": "CC0-1.0 (CC0Textures)",
+    "camera": "CC0-1.0 (Lav Varshney)",
+    "grass": "CC0-1.0 (CC0Textures)",
+    "moon": "no licence stated (scikit-image sample data)",
+    "coins": "no known copyright restrictions (Brooklyn Museum)",
+    "cell": "CC0-1.0",
+    "gravel": "CC0-1.0 (CC0Textures)",
+    "chelsea": "CC0-1.0 (Stefan van der Walt)",
+    "astronaut": "public domain (NASA)",
+    "coffee": "CC0-1.0 (Rachel Michetti)",
+    "grace_hopper": "public domain (US Navy)",
+}
 # Fixed by photo: consecutive frames of one sequence are near-duplicates.
 SPLITS = {
     "val": ["gravel", "rocket"],
@@ -53,6 +74,18 @@ def photo_path(package: str, filename: str) -> Path:
 
         return Path(matplotlib.get_data_path()) / "sample_data" / filename
     raise ValueError(f"unknown photo package {package!r}")
+
+
+def manifest() -> list[dict]:
+    """Where every embedded photo comes from: sequence, split, package, version, file, licence."""
+    from importlib.metadata import version
+
+    dist = {"skimage": "scikit-image", "matplotlib": "matplotlib"}
+    split_of = {seq: name for name, seqs in SPLITS.items() for seq in seqs}
+    return [{"sequence": seq, "split": split_of[seq], "package": dist[package], "version": version(dist[package]),
+             "file": str(photo_path(package, filename).relative_to(photo_path(package, filename).parents[2])),
+             "licence": LICENCES[seq]}
+            for seq, (package, filename) in PHOTOS.items()]
 
 
 def frames_from_photo(photo_uint8: np.ndarray, n_frames: int, height: int, width: int) -> list[np.ndarray]:

@@ -187,6 +187,7 @@ def headline_rows(metrics: dict) -> list[list[str]]:
 
 def title_markdown(metrics: dict, run: dict, chapters: list[str]) -> str:
     from .tables import markdown_table
+    from .workflow import cut_runs
 
     best = metrics.get("best_method")
     info = metrics.get("method_info", {}).get(best, {}) if best else {}
@@ -199,6 +200,12 @@ def title_markdown(metrics: dict, run: dict, chapters: list[str]) -> str:
     if Path(str(param_set)).stem == "ci":
         lines += ["> **A test build.** The `ci` parameter set trains for seconds on a handful of frames: "
                   "the numbers below check the workflow, they say nothing about the methods.", ""]
+    cut = cut_runs(metrics)
+    if cut:
+        which = "; ".join(f"{m} at step {r['steps_done']:,} of {r['steps_asked']:,}" if r["steps_asked"] else
+                          f"{m} at step {r['steps_done']:,}" for m, r in cut.items())
+        lines += [f"> **Training stopped by the time cap** ({which}); these numbers are below the recipe's. "
+                  "A larger `max_minutes` with `-p resume True` finishes the recipe from where it stopped.", ""]
     lines += ["## Summary", "",
               "Sharp frames are blurred with the course's three Gaussian presets and restored; every method is "
               "graded with the course's metric (PSNR per uint8 image against the sharp frame, then the mean) on "

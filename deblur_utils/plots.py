@@ -293,6 +293,70 @@ def psnr_vs_sigma(sweep: dict, presets: dict | None = None):
     return fig
 
 
+def thumbnails(frames_uint8, cols: int = 6, title: str | None = None):
+    """A grid of frames (N, H, W, 3), in order, without axes."""
+    n = len(frames_uint8)
+    rows = max(1, -(-n // cols))
+    h, w = frames_uint8[0].shape[:2]
+    fig, axes = plt.subplots(rows, cols, figsize=(A4_WIDTH_IN, A4_WIDTH_IN / cols * h / w * rows + 0.3),
+                             squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(frames_uint8[k])
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.subplots_adjust(wspace=0.03, hspace=0.03, left=0, right=1, bottom=0, top=0.94 if title else 1)
+    return fig
+
+
+def gain_per_frame(real: dict, methods=None, highlight: str | None = None, floor_db: float = -6.0):
+    """One panel per blur: each frame's gain over doing nothing, sorted from worst to best, per method
+    (identical frames count as ``real["psnr_cap_db"]``). A harmed frame is a point below zero; the grey
+    band marks the 0.5 dB a frame may lose. ``highlight`` (the best model) is drawn thicker, on top;
+    methods whose median frame lies below ``floor_db`` at every blur are named, not drawn."""
+    from matplotlib.lines import Line2D
+
+    blurs = real["blurs"]
+    cap = real.get("psnr_cap_db", 100.0)
+    names = [n for n in (methods or real["per_frame"]) if n != "identity"]
+    colors = method_colors(["identity"] + names)
+
+    def capped(values):  # JSON keeps an identical frame's infinite PSNR as null
+        return np.array([cap if v is None else min(float(v), cap) for v in values])
+
+    def gains(n, b):
+        return np.sort(capped(real["per_frame"][n][b]) - capped(real["per_frame"]["identity"][b]))
+
+    far = [n for n in names if all(np.median(gains(n, b)) < floor_db for b in blurs if b in real["per_frame"][n])]
+    names = [n for n in names if n not in far]
+    fig, axes = plt.subplots(1, len(blurs), figsize=(A4_WIDTH_IN, 2.9))
+    for ax, b in zip(np.atleast_1d(axes), blurs):
+        lowest = 0.0
+        for n in sorted(names, key=lambda n: n == highlight):
+            if b not in real["per_frame"].get(n, {}):
+                continue
+            g = gains(n, b)
+            lowest = min(lowest, g[0])
+            ax.plot(np.arange(1, len(g) + 1), g, color=colors[n], marker="o", ms=2 if n != highlight else 3,
+                    lw=2.2 if n == highlight else 1.0, zorder=3 if n == highlight else 2)
+        ax.axhspan(-0.5, 0, color="0.85", zorder=0)
+        ax.axhline(0, color="black", lw=0.8)
+        lo, hi = ax.get_ylim()
+        if lowest < floor_db:
+            ax.set_ylim(floor_db, hi)
+            ax.text(0.98, 0.02, f"lowest {lowest:+.1f} dB, cut off", transform=ax.transAxes, ha="right",
+                    fontsize=6, color="0.3")
+        ax.set(title=f"blur {b}", xlabel="frame (sorted)")
+    np.atleast_1d(axes)[0].set_ylabel("gain over doing nothing (dB)")
+    handles = [Line2D([], [], color=colors[n], marker="o", ms=2, lw=2.2 if n == highlight else 1.0) for n in names]
+    _legend_below(fig, handles, names, ncol=3)
+    if far:
+        fig.text(0.5, -0.02, "not drawn, far below doing nothing: " + ", ".join(far), ha="center", fontsize=7,
+                 color="0.3")
+    return fig
+
+
 def _count_label(n: float) -> str:
     return f"{n / 1e6:.3g}M" if n >= 1e6 else f"{n / 1e3:.3g}K" if n >= 1e3 else f"{n:.0f}"
 

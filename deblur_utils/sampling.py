@@ -80,15 +80,14 @@ class ContinuumCrops:
         crop = crop or self.crop
         plan = self.plan(step, batch_size, crop, stream)
         sig, flips = plan["sigma"], plan["flips"]
-        h, w = self.frames.shape[1:3]
         r = margin_for(sig)
-        span = np.arange(-r, crop + r)
         if vary_content:
             big = self._varied(step, stream, plan, crop + 2 * r, device)
-        else:
-            crops = np.stack([self.frames[i][np.ix_(reflect101(y + span, h), reflect101(x + span, w))]
-                              for i, y, x in zip(plan["frame"], plan["y"], plan["x"])])
+        else:  # flipped while cut (free views): the Q8 kernels are symmetric, so blur and flip commute
+            crops = np.stack([self._cut(i, y - r, x - r, crop + 2 * r)[::(-1 if fy else 1), ::(-1 if fx else 1)]
+                              for i, y, x, (fx, fy) in zip(plan["frame"], plan["y"], plan["x"], flips)])
             big = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2)
+            flips = np.zeros_like(flips)  # already applied
         blurred = blur_valid_q8(big, sig)
         sharp = big[..., r:r + crop, r:r + crop].float()
         if flips.any():  # the same flips for the pair
@@ -97,6 +96,14 @@ class ContinuumCrops:
                 blurred = torch.where(sel[:, None, None, None], blurred.flip(dims), blurred)
                 sharp = torch.where(sel[:, None, None, None], sharp.flip(dims), sharp)
         return blurred / 255.0, sharp / 255.0, torch.tensor(sig, dtype=torch.float32, device=device)
+
+    def _cut(self, i: int, y: int, x: int, side: int) -> np.ndarray:
+        """side x side pixels of frame i from (y, x), reflect-101 past the frame's border (a plain slice
+        inside it, which most crops are)."""
+        h, w = self.frames.shape[1:3]
+        if y >= 0 and x >= 0 and y + side <= h and x + side <= w:
+            return self.frames[i, y:y + side, x:x + side]
+        return self.frames[i][np.ix_(reflect101(np.arange(y, y + side), h), reflect101(np.arange(x, x + side), w))]
 
     def _varied(self, step, stream, plan, side, device) -> torch.Tensor:
         gen = torch.Generator().manual_seed((self.seed * 1_000_003 + step) * 8 + stream + 4)

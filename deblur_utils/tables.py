@@ -47,17 +47,18 @@ def _minutes(info) -> str:
     return f"{sum(values):.1f} ({len(values)} runs)"
 
 
-def how_far(info) -> str:
-    """How far a learned method's training got, e.g. '1,195 steps, 5/1000 epochs (stopped by the time budget)'."""
-    out = []
-    for preset, steps in (info.get("steps") or {}).items():
-        done, asked = info["epochs_done"][preset], info.get("epochs_asked", {}).get(preset)
-        text = f"{steps:,} steps, {done}/{asked or '?'} epochs" + (" (stopped by the time budget)"
-                                                                  if asked and done < asked else "")
-        out.append(text)
-    if len(set(out)) == 1:
-        return out[0]
-    return "; ".join(f"{p}: {t}" for p, t in zip(info["steps"], out))
+def how_far(info, record=None) -> str:
+    """How far a learned method's training got, e.g. '768 of 768 steps' or, when the time cap cut it,
+    '412 of 768 steps (stopped by the time cap)'; ``record`` is its entry of metrics.json's "training"."""
+    if record and record.get("steps_asked"):
+        text = f"{record['steps_done']:,} of {record['steps_asked']:,} steps"
+        if record.get("runs"):
+            text += f" in {len(record['runs'])} runs"
+        return text + {"steps": "", "max_minutes": " (stopped by the time cap)",
+                       "interrupted": " (interrupted)"}.get(record["stopped_by"], f" ({record['stopped_by']})")
+    steps = info.get("steps") or {}
+    return "; ".join(f"{p}: {n:,} steps" for p, n in steps.items()) if len(set(steps.values())) > 1 else \
+        (f"{next(iter(steps.values())):,} steps" if steps else "")
 
 
 def runs_table(summaries) -> str:
@@ -69,3 +70,42 @@ def runs_table(summaries) -> str:
                      s["stopped_by"], "n/a" if best is None else f"{best:.2f}"])
     return markdown_table(["run", "model", "parameters", "device", "steps", "epochs", "minutes", "stopped by",
                            "best val PSNR (dB)"], rows)
+
+
+def real_photos_table(real: dict, methods=None) -> str:
+    """The real-photo test set: per blur, mean PSNR, the gain over doing nothing, and the worst frame's gain
+    (an identical frame counts as 100 dB), for every method graded on it."""
+    summary = real["summary"]
+    ident = summary["identity"]
+    rows = []
+    for name in methods or summary:
+        cells = []
+        for b in real["blurs"]:
+            e = summary[name].get(b)
+            if e is None:
+                cells.append("n/a")
+                continue
+            text = fmt_psnr(e)
+            if name != "identity" and e["psnr_db"] is not None and ident[b]["psnr_db"] is not None:
+                text += f" ({e['psnr_db'] - ident[b]['psnr_db']:+.2f}; worst {e['worst_gain_db']:+.2f})"
+            cells.append(text)
+        rows.append([name] + cells)
+    return markdown_table(["method"] + [f"{b}: PSNR dB (vs nothing; worst frame)" for b in real["blurs"]], rows)
+
+
+def real_vs_wiener(real: dict, method: str) -> str:
+    """One method against doing nothing and the true-kernel Wiener filter per blur, with its worst frame."""
+    s = real["summary"]
+    rows = []
+    for b in real["blurs"]:
+        m, i, w = s[method][b], s["identity"][b], s["wiener"][b]
+        rows.append([b, fmt_psnr(i), fmt_psnr(w), fmt_psnr(m), _diff(m, i), _diff(m, w),
+                     f"{m['worst_gain_db']:+.2f} ({m['worst_frame']})", m["frames_harmed"]])
+    return markdown_table(["blur", "doing nothing", "Wiener, true kernel", method, "vs doing nothing",
+                           "vs Wiener", "worst frame vs doing nothing", "frames > 0.5 dB below"], rows)
+
+
+def _diff(a, b) -> str:
+    if a.get("psnr_db") is None or b.get("psnr_db") is None:
+        return "n/a"
+    return f"{a['psnr_db'] - b['psnr_db']:+.2f}"

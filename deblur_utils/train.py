@@ -12,8 +12,12 @@ paired dataset and leaves in ``run_dir``::
     best.pt        the weights ``select_on`` picks (EMA weights when EMA is on)
 
 An *epoch* is one pass over all (frame, preset) pairs, or ``epoch_samples``
-random patches when that is set. Training stops after ``epochs`` or before
-``max_minutes``, whichever comes first, and always saves before it stops.
+random patches when that is set. **A recipe is its number of optimiser steps**,
+``epochs`` x steps per epoch: the learning-rate schedule runs over those steps, so the
+same seed gives the same model on a fast CPU, a slow one or a GPU; a slower machine
+only takes longer. ``max_minutes`` is a safety cap (a Kaggle/Colab session that
+ends): when it cuts a run, the summary says ``stopped_by: "max_minutes"`` with the
+steps done and asked, and the run always saves before it stops.
 The data order is a pure function of (seed, epoch, position), so a run killed
 mid-epoch and resumed sees the same batches, and ends with the same weights
 bit for bit on the CPU, as one that was never interrupted.
@@ -60,13 +64,13 @@ class TrainConfig:
     loss: str = "mse"              # mse, l1, charbonnier, psnr
     optimizer: str = "adam"        # adam, adamw
     weight_decay: float = 0.0
-    warmup_steps: int = 0          # linear warm-up, then cosine decay to 0 over the budget
+    warmup_steps: int = 0          # linear warm-up, then cosine decay to 0 over the recipe's steps
     cosine: bool = False
     grad_clip: float | None = None
     ema_decay: float | None = None
     crop_size: int | None = None   # None: whole frames
     epoch_samples: int | None = None
-    max_minutes: float | None = None
+    max_minutes: float | None = None  # safety cap only: the recipe is epochs x steps per epoch
     train_max_frames: int | None = None
     val_max_frames: int | None = None
     device: str = "auto"
@@ -178,7 +182,8 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def lr_factor(step: int, progress: float, cfg: TrainConfig) -> float:
-    """Linear warm-up over ``warmup_steps``, then (if ``cosine``) cosine decay over the budget's progress."""
+    """Linear warm-up over ``warmup_steps``, then (if ``cosine``) cosine decay over ``progress``, the
+    fraction of the recipe's steps done (never of the time cap: the schedule must not depend on the CPU)."""
     warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
     decay = 0.5 * (1 + math.cos(math.pi * min(1.0, progress))) if cfg.cosine else 1.0
     return warm * max(decay, 0.02)
@@ -488,7 +493,7 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
     budget_s = cfg.max_minutes * 60 if cfg.max_minutes else math.inf
     if ckpt is None:
         val_s = 0.0  # how long one validation takes, so training stops early enough to still save
-    stopped_by = "epochs"
+    stopped_by = "steps"  # "steps": the recipe ran to its end; "max_minutes": the safety cap cut it
 
     def elapsed_min():  # across resumes: the budget and the schedule continue where they stopped
         return minutes_before + (time.monotonic() - t0) / 60
@@ -504,7 +509,7 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
                 "rng_state": torch.get_rng_state(),
                 "cuda_rng_state": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
                 "epoch": epoch, "epoch_pos": pos, "epoch_losses": list(losses), "epoch_est_losses": list(est_losses),
-                "step": step, "history": history,
+                "step": step, "steps_asked": total_steps, "history": history,
                 "best_score": best, "minutes": elapsed_min(), "val_seconds": val_s, "parameters": n_params,
                 "config": json.loads(json.dumps(dataclasses.asdict(cfg)))}
 
@@ -512,10 +517,8 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
     last_save = time.monotonic()
     steps_here, train_s = 0, 0.0  # this session's optimiser steps and seconds in them (throughput)
 
-    # With a time budget the step count is unknown in advance: show steps and rate, not a false percentage.
-    bar = tqdm(total=None if cfg.max_minutes else total_steps, initial=step, disable=not (progress and ranks.main),
-               unit="step",
-               desc=f"{cfg.model} {cfg.model_kwargs}" + (f" ({cfg.max_minutes:g} min budget)" if cfg.max_minutes else ""))
+    bar = tqdm(total=total_steps, initial=step, disable=not (progress and ranks.main), unit="step",
+               desc=f"{cfg.model} {cfg.model_kwargs}" + (f" (cap {cfg.max_minutes:g} min)" if cfg.max_minutes else ""))
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         # Resuming mid-epoch: the same order, the batches already done skipped.
@@ -552,7 +555,7 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
                 blurred, sharp, sigma = continuum.batch(step, cfg.batch_size, device)
             blurred, sharp = speed.to_device(blurred), speed.to_device(sharp)
             for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, max(step / total_steps, elapsed_min() * 60 / budget_s), cfg)
+                group["lr"] = cfg.lr * lr_factor(step, step / total_steps, cfg)
             with speed.autocast():  # the loss itself in float32
                 if wiener_net and not blind:  # told the blur
                     loss = loss_total = loss_fn(net(blurred).float(), sharp)
@@ -635,7 +638,7 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
         if ranks.distributed and distributed.any_rank(stopped_by == "stop_when", ranks):
             stopped_by = "stop_when"  # decided on rank 0, which alone validates
         last_save = time.monotonic()
-        if stopped_by != "epochs":
+        if stopped_by != "steps":
             break
     bar.close()
     throughput = {"world_size": ranks.world_size,
@@ -646,7 +649,8 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
         save_checkpoint(best_path, load_checkpoint(last_path))
     best_epoch = load_checkpoint(best_path)["epoch"] if best_path.exists() else None
     summary = {"run_dir": str(run_dir), "model": cfg.model, "model_kwargs": cfg.model_kwargs,
-               "parameters": n_params, "device": str(device), "steps": step, "epochs_done": len(history),
+               "parameters": n_params, "device": str(device), "steps": step, "steps_asked": total_steps,
+               "epochs_done": len(history),
                "epochs_asked": cfg.epochs, "stopped_by": stopped_by, "minutes": elapsed_min(),
                "best_epoch": best_epoch, "selected_on": cfg.select_on,
                "best_val_psnr_db": history[best_epoch - 1]["val_psnr_db"] if best_epoch else None,

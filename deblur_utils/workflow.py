@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import distributed, embedded, paths
+from . import distributed, embedded, paths, real_photos
 from .blur import get_preset
 from .data import load_cached, make_splits, prepare_sets, save_splits, sequence_of, write_json_atomic
 from .imageio import write_png_atomic
@@ -40,7 +40,23 @@ def prepare(P: dict, progress=True) -> dict:
     seqs = {sequence_of(f) for f in summary.frames}
     splits = make_splits(seqs, P["val_fraction"], P["test_fraction"], P["split_seed"], fixed)
     save_splits(processed, splits)
-    return {"raw_dir": str(raw), "processed_dir": str(processed), "summary": summary, "splits": splits}
+    real = real_val = None
+    if P.get("real_photos", True):
+        real, real_val = (real_photos.build(P.get("real_frames_per_photo", 2), P["frame_height"], P["frame_width"],
+                                            max_photos=P.get("real_max_photos"), progress=progress, which=which)
+                          for which in ("test", "val"))
+    manifest = {"training_validation_test": embedded.manifest() if P["raw_dir"] is None else
+                [{"folder": str(raw), "note": "the user's own frames"}],
+                "real_photo_test_set": real["photos"] if real else None,
+                "real_photo_validation_set": real_val["photos"] if real_val else None}
+    write_json_atomic(manifest_path(), manifest)
+    return {"raw_dir": str(raw), "processed_dir": str(processed), "summary": summary, "splits": splits,
+            "real_photos": real, "real_photos_val": real_val, "manifest": manifest}
+
+
+def manifest_path() -> Path:
+    """data/processed/manifest.json: where every photo of every split and of the real-photo set comes from."""
+    return paths.processed_dir() / "manifest.json"
 
 
 # --- 02 / 03: training -------------------------------------------------------------------------
@@ -244,11 +260,47 @@ def evaluate(P: dict, progress=True) -> dict:
     for name, per in methods.items():
         per["all"] = _pool(per.values())
     best_method, best_ckpt = _best_learned(methods, info)
+    training = {name: training_record(entry["checkpoint"]) for name, entry in info.items() if entry.get("checkpoint")}
     metrics = {"methods": methods, "method_info": info, "best_method": best_method,
                "best_checkpoint": best_ckpt, "test_frames": len(rels), "presets": presets,
-               "param_set": P["param_set"]}
+               "param_set": P["param_set"], "training": training}
     write_json_atomic(paths.metrics_path(), _json_safe(metrics))
     return metrics
+
+
+def run_record(run_dir: Path) -> dict:
+    """{"steps_done", "steps_asked", "stopped_by"} of one training run: "steps" when its recipe ran to the
+    end, "max_minutes" when the time cap cut it, "interrupted" when it never finished (no summary.json)."""
+    from .train import load_checkpoint
+
+    run_dir = Path(run_dir)
+    if (run_dir / "summary.json").exists():
+        s = json.loads((run_dir / "summary.json").read_text())
+        done, asked, by = s["steps"], s.get("steps_asked"), s["stopped_by"]
+    else:
+        last = load_checkpoint(run_dir / "last.pt")
+        done, asked, by = last["step"], last.get("steps_asked"), "interrupted"
+    by = "steps" if by == "epochs" else by  # the name before recipes counted steps
+    return {"steps_done": done, "steps_asked": asked, "stopped_by": by}
+
+
+def training_record(checkpoints: dict) -> dict:
+    """One method's training: its run's record, or for a model per preset the runs' totals, cut when any was
+    (``runs`` keeps each)."""
+    runs = {p: run_record(Path(c).parent) for p, c in checkpoints.items()}
+    unique = {json.dumps(r, sort_keys=True) for r in runs.values()}
+    if len(set(checkpoints.values())) == 1 or len(unique) == 1 and len(runs) == 1:
+        return next(iter(runs.values()))
+    cut = [r["stopped_by"] for r in runs.values() if r["stopped_by"] != "steps"]
+    asked = [r["steps_asked"] for r in runs.values()]
+    return {"steps_done": sum(r["steps_done"] for r in runs.values()),
+            "steps_asked": None if None in asked else sum(asked),
+            "stopped_by": cut[0] if cut else "steps", "runs": runs}
+
+
+def cut_runs(metrics: dict) -> dict:
+    """The methods whose training the time cap (or an interruption) stopped before the recipe's last step."""
+    return {m: r for m, r in metrics.get("training", {}).items() if r["stopped_by"] != "steps"}
 
 
 def _pool(per_preset) -> dict:
@@ -389,3 +441,88 @@ def grade_checkpoint(P: dict, checkpoint, presets=None) -> dict:
         pred = predict_uint8(model, np.asarray(test[p]), device)
         out[p] = summarize([psnr_db(s, q) for s, q in zip(sharp, pred)], [ssim(s, q) for s, q in zip(sharp, pred)])
     return out
+
+
+# --- 04: the real-photo test set ---------------------------------------------------------------
+
+PSNR_CAP_DB = 100.0  # an identical frame's infinite PSNR, for per-frame gains (as tune_classical counts it)
+
+
+def real_photos_path() -> Path:
+    return paths.reports_dir() / "real_photos.json"
+
+
+def _capped(v: float) -> float:
+    return min(float(v), PSNR_CAP_DB)
+
+
+def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict | None:
+    """Every method on the real-photo test set (``real_photos``) at presets a, b, c and 7x7 sigma 1.2.
+
+    reports/real_photos.json keeps every frame's PSNR (null: identical to the sharp frame, infinite).
+
+    Nothing here is tuned on these photos: the Wiener filter keeps the balance notebook 04 chose per
+    preset on the embedded validation frames, and for sigma 1.2 gets one chosen the same way. Blind
+    models (one checkpoint for every preset) see every blur; a model trained per preset grades at its
+    own preset, and at sigma 1.2 with the nearest preset's model (b), as one would have to use it.
+    Writes reports/real_photos.json (per-frame PSNRs) and adds ``real_photos`` to metrics.json;
+    returns None, and leaves both as they were, when the set is not built (notebook 01, ``make``).
+    """
+    from . import real_photos
+    from .blur import EVAL_BLURS, PRESETS, blur_uint8
+    from .metrics import psnr_db, ssim, summarize, wiener_deblur
+
+    real = real_photos.load()
+    if real is None:
+        return None
+    metrics = metrics or load_metrics()
+    blurs = list(EVAL_BLURS)
+    sharp = real["sharp"]
+    device = pick_device(P["device"])
+    balances = dict(metrics["method_info"].get("wiener", {}).get("balance", {}))
+    val = load_cached(paths.processed_dir(), "val", P["presets"], P["tune_max_frames"])
+    val_sharp = np.asarray(val["sharp"])
+    for b in blurs:
+        if b not in balances:
+            balances[b], _ = tune_classical("wiener", [blur_uint8(s, EVAL_BLURS[b]) for s in val_sharp], val_sharp,
+                                            b, P["wiener_balances"])
+
+    def nearest_preset(b):
+        return min(PRESETS, key=lambda p: abs(PRESETS[p].sigma - EVAL_BLURS[b].sigma))
+
+    models, per_frame, summary, how = {}, {}, {}, {}
+    learned = {m: i["checkpoint"] for m, i in metrics["method_info"].items()
+               if i.get("kind") == "learned" and i.get("checkpoint")}
+    steps = [(IDENTITY, b) for b in blurs] + [("wiener", b) for b in blurs]
+    steps += [(m, b) for m in learned for b in blurs if (b if b in learned[m] else nearest_preset(b)) in learned[m]]
+    for name, b in tqdm(steps, desc="04 real photos", disable=not progress):
+        blurred = real[b]
+        if name == IDENTITY:
+            out = blurred
+        elif name == "wiener":
+            out = np.stack([wiener_deblur(f, b, balances[b]) for f in blurred])
+            how.setdefault(name, {})[b] = f"balance {balances[b]:g}"
+        else:
+            ckpt = learned[name].get(b) or learned[name][nearest_preset(b)]
+            if ckpt not in models:
+                models[ckpt] = model_from_checkpoint(ckpt, device)[0]
+            out = predict_uint8(models[ckpt], blurred, device)
+            if b not in learned[name]:
+                how.setdefault(name, {})[b] = f"the model of preset {nearest_preset(b)}"
+        psnrs = [psnr_db(s, o) for s, o in zip(sharp, out)]
+        per_frame.setdefault(name, {})[b] = psnrs
+        summary.setdefault(name, {})[b] = summarize(psnrs, [ssim(s, o) for s, o in zip(sharp, out)])
+    for name, per in per_frame.items():
+        for b, psnrs in per.items():
+            gains = [_capped(v) - _capped(i) for v, i in zip(psnrs, per_frame[IDENTITY][b])]
+            worst = int(np.argmin(gains))
+            summary[name][b].update({"worst_gain_db": gains[worst], "worst_frame": str(real["files"][worst]),
+                                     "frames_harmed": int(sum(g < -0.5 for g in gains))})
+    result = {"files": [str(f) for f in real["files"]], "blurs": blurs, "per_frame": per_frame,
+              "summary": summary, "how": how, "wiener_balance": balances, "psnr_cap_db": PSNR_CAP_DB,
+              "photos": [{k: e[k] for k in ("photo", "kind", "package", "version", "file", "licence", "copyright")}
+                         for e in real["manifest"]["photos"]]}
+    write_json_atomic(real_photos_path(), _json_safe(result))
+    metrics["real_photos"] = summary
+    write_json_atomic(paths.metrics_path(), _json_safe(metrics))
+    return result

@@ -214,3 +214,52 @@ def test_refiner_on_pixel_unshuffled_blocks_keeps_any_frame_size(rng, scale):
     assert d[..., 30:, 40:].max() > 1e-3
     with pytest.raises(ValueError, match="refine_scale"):
         build_model("blind_wiener", refine_scale=3)
+
+
+def _smooth_frame(h=96, w=128):
+    """A slow gradient: OpenCV's 3x3 sigma 0.3 blur (preset a) leaves it identical."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([(40 + x // 3), (60 + y // 2), (90 + (x + y) // 5)], -1).clip(0, 255).astype(np.uint8)
+
+
+def test_a_frame_preset_a_leaves_identical_comes_back_identical(monkeypatch):
+    """The no-harm rule: a frame that 8-bit preset a (checked against OpenCV's GaussianBlur) maps onto
+    itself comes back unchanged while its sharpest tile reads below keep_below, however the estimate
+    would open the gate; read as a strong blur (a smooth frame under b is also a fixed point) it is
+    deblurred. A textured frame, which preset a changes, is not a fixed point."""
+    import cv2
+
+    from deblur_utils.train import predict_uint8
+
+    torch.manual_seed(0)
+    model = BlindWienerNet(width=8, blocks=1, est_tile=64).eval()
+    smooth = _smooth_frame()
+    assert np.array_equal(cv2.GaussianBlur(smooth, (3, 3), 0.3, borderType=cv2.BORDER_REFLECT_101), smooth)
+    assert bool(model.fixed_points(to_tensor(smooth[None]))[0])
+    reads = {}
+    monkeypatch.setattr(model.estimator, "estimate",
+                        lambda x, q=0.5: (torch.full((len(x),), reads["s"]), torch.full((len(x),), reads["s"])))
+    reads["s"] = 0.7  # a soft photo: the gate is open, the frame is kept
+    assert np.array_equal(predict_uint8(model, smooth, "cpu"), smooth)
+    model.keep_fixed = False
+    assert not np.array_equal(predict_uint8(model, smooth, "cpu"), smooth)  # without the rule: deconvolved
+    model.keep_fixed, reads["s"] = True, 1.5  # read as a strong blur: deblurred
+    assert not np.array_equal(predict_uint8(model, smooth, "cpu"), smooth)
+    textured = natural_like(np.random.default_rng(3), 96, 128)
+    assert not np.array_equal(cv2.GaussianBlur(textured, (3, 3), 0.3, borderType=cv2.BORDER_REFLECT_101), textured)
+    assert not bool(model.fixed_points(to_tensor(textured[None]))[0])
+
+
+def test_the_deconvolution_sigma_is_a_low_quantile_of_the_tiles():
+    """sigma_quantile picks the tiles' quantile (0.5: the median); the gate keeps the sharpest tile."""
+    est = SpectralSigma(tile=32).requires_grad_(False)
+    x = torch.rand(1, 3, 64, 96)
+    logs = est.tile_log_sigma(x)[0]
+    q25, sharpest = est.estimate(x, 0.25)
+    med, _ = est.estimate(x, 0.5)
+    assert float(sharpest) == pytest.approx(float(logs.min().exp()))
+    assert float(med) == pytest.approx(float(logs.median().exp()))
+    assert float(q25) == pytest.approx(float(torch.quantile(logs, 0.25, interpolation="lower").exp()))
+    assert float(sharpest) <= float(q25) <= float(med)
+    with pytest.raises(ValueError, match="sigma_quantile"):
+        BlindWienerNet(sigma_quantile=1.5)

@@ -30,7 +30,7 @@ def tiny(**kw):
 def test_training_lowers_the_loss_and_writes_the_run(processed, tmp_path):
     s = train(tiny(epochs=6), processed, tmp_path / "run", progress=False)
     hist = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert len(hist) == 6 and s["stopped_by"] == "epochs"
+    assert len(hist) == 6 and s["stopped_by"] == "steps" and s["steps"] == s["steps_asked"] == 6 * 8
     assert hist[-1]["train_loss"] < hist[0]["train_loss"]
     for f in ("best.pt", "last.pt", "config.json", "summary.json"):
         assert (tmp_path / "run" / f).exists()
@@ -49,7 +49,7 @@ def test_checkpoint_reloads_to_the_same_outputs(processed, tmp_path):
 
 def test_time_budget_stops_cleanly_and_saves(processed, tmp_path):
     s = train(tiny(epochs=10_000, max_minutes=0.05), processed, tmp_path / "run", progress=False)
-    assert s["stopped_by"] == "max_minutes" and s["epochs_done"] < 10_000
+    assert s["stopped_by"] == "max_minutes" and s["epochs_done"] < 10_000 and s["steps"] < s["steps_asked"]
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == s["epochs_done"]
 
 
@@ -155,3 +155,41 @@ def test_blind_model_on_the_continuum_trains_and_resumes_bit_for_bit(processed, 
 def test_continuum_needs_crops():
     with pytest.raises(ValueError, match="blur_sampling='continuum' trains on crops: set crop_size"):
         tiny(blur_sampling="continuum", crop_size=None)
+
+
+def test_the_learning_rate_schedule_follows_the_steps_not_the_clock(processed, tmp_path, monkeypatch):
+    """A recipe is its steps: under a far time cap every step is made, and the schedule is told the
+    fraction of the recipe's steps done, never of the clock (a slower CPU takes longer, trains the same)."""
+    calls, real = [], train_mod.lr_factor
+    monkeypatch.setattr(train_mod, "lr_factor", lambda step, progress, cfg: calls.append((step, progress))
+                        or real(step, progress, cfg))
+    s = train(tiny(epochs=2, cosine=True, warmup_steps=2, max_minutes=600), processed, tmp_path / "run",
+              progress=False)
+    assert s["stopped_by"] == "steps" and s["steps"] == s["steps_asked"] == 16
+    assert calls == [(k, k / 16) for k in range(16)]
+
+
+def _ci_recipe_with_threads(processed, run_dir, threads):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        cfg = TrainConfig(model="blind_wiener", model_kwargs={"width": 8, "blocks": 1, "est_tile": 64, "est_heads": 2},
+                          epochs=2, batch_size=4, lr=1e-3, crop_size=32, epoch_samples=16, val_max_frames=1,
+                          device="cpu", loss="psnr", optimizer="adamw", warmup_steps=2, cosine=True,
+                          blur_sampling="continuum", estimator_batch=4, ema_decay=0.9, select_on="last",
+                          max_minutes=600)
+        return train(cfg, processed, run_dir, progress=False)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_one_thread_and_two_train_the_same_steps_and_metrics(processed, tmp_path):
+    """The same seed and steps give the same model on a machine with fewer cores: the CI recipe of ours
+    trained with 1 thread and with 2 makes the same steps and validates within 0.01 dB."""
+    one = _ci_recipe_with_threads(processed, tmp_path / "one", 1)
+    two = _ci_recipe_with_threads(processed, tmp_path / "two", 2)
+    assert one["steps"] == two["steps"] == one["steps_asked"] == 8
+    assert one["stopped_by"] == two["stopped_by"] == "steps"
+    for h1, h2 in zip(one["history"], two["history"]):
+        assert h1["val_psnr_db"] == pytest.approx(h2["val_psnr_db"], abs=0.01)
+        assert h1["train_loss"] == pytest.approx(h2["train_loss"], abs=1e-3)

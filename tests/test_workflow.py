@@ -38,8 +38,34 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
 def test_how_far_training_got_is_stated_per_method():
     from deblur_utils import tables
 
-    one = {"steps": {p: 1267 for p in "abc"}, "epochs_done": {p: 1 for p in "abc"},
-           "epochs_asked": {p: 1000 for p in "abc"}}
-    assert tables.how_far(one) == "1,267 steps, 1/1000 epochs (stopped by the time budget)"
-    per = {"steps": {"a": 5, "b": 9}, "epochs_done": {"a": 2, "b": 2}, "epochs_asked": {"a": 2, "b": 3}}
-    assert tables.how_far(per) == "a: 5 steps, 2/2 epochs; b: 9 steps, 2/3 epochs (stopped by the time budget)"
+    one = {"steps": {p: 1267 for p in "abc"}}
+    assert tables.how_far(one, {"steps_done": 412, "steps_asked": 768, "stopped_by": "max_minutes"}) == \
+        "412 of 768 steps (stopped by the time cap)"
+    assert tables.how_far(one, {"steps_done": 768, "steps_asked": 768, "stopped_by": "steps"}) == "768 of 768 steps"
+    per = {"steps": {"a": 5, "b": 9}}
+    assert tables.how_far(per) == "a: 5 steps; b: 9 steps"
+    runs = {"steps_done": 14, "steps_asked": 16, "stopped_by": "max_minutes", "runs": {"a": {}, "b": {}}}
+    assert tables.how_far(per, runs) == "14 of 16 steps in 2 runs (stopped by the time cap)"
+
+
+def test_a_run_the_cap_cut_is_recorded_and_flagged_on_the_title_page(tmp_path):
+    """metrics.json's "training" names each method's steps done and asked and what stopped it; the title
+    page carries the banner whenever the cap cut a run."""
+    from deblur_utils import export
+
+    for name, summary in (("done", {"steps": 768, "steps_asked": 768, "stopped_by": "steps"}),
+                          ("cut", {"steps": 412, "steps_asked": 768, "stopped_by": "max_minutes"}),
+                          ("old", {"steps": 90, "stopped_by": "epochs"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps(summary))
+    assert workflow.run_record(tmp_path / "done") == {"steps_done": 768, "steps_asked": 768, "stopped_by": "steps"}
+    assert workflow.run_record(tmp_path / "old")["stopped_by"] == "steps"
+    per = workflow.training_record({"a": str(tmp_path / "done" / "best.pt"), "b": str(tmp_path / "cut" / "best.pt")})
+    assert (per["steps_done"], per["steps_asked"], per["stopped_by"]) == (1180, 1536, "max_minutes")
+    metrics = {"methods": {}, "presets": ["a"], "param_set": "default",
+               "training": {"ours": workflow.training_record({"a": str(tmp_path / "cut" / "best.pt")})}}
+    title = export.title_markdown(metrics, {}, [])
+    assert "Training stopped by the time cap** (ours at step 412 of 768)" in title
+    assert "below the recipe's" in title
+    metrics["training"]["ours"] = workflow.training_record({"a": str(tmp_path / "done" / "best.pt")})
+    assert "time cap" not in export.title_markdown(metrics, {}, [])
