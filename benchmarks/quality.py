@@ -47,7 +47,7 @@ ABLATIONS = {
 }
 
 
-def gains(metrics_methods: dict, presets) -> list[dict]:
+def gains(metrics_methods: dict, presets, worst: dict | None = None) -> list[dict]:
     ident = metrics_methods["identity"]
     rows = []
     for name, per in metrics_methods.items():
@@ -59,16 +59,19 @@ def gains(metrics_methods: dict, presets) -> list[dict]:
             best_c = max(classical) if classical else None
             rows.append({"method": name, "preset": p, "psnr_db": v, "ssim": per[p].get("ssim"),
                          "gain_vs_identity_db": v - ident[p]["psnr_db"],
-                         "gain_vs_best_classical_db": None if best_c is None else v - best_c})
+                         "gain_vs_best_classical_db": None if best_c is None else v - best_c,
+                         "worst_frame_gain_db": (worst or {}).get(name, {}).get(p, {}).get("worst_gain_db")})
     return rows
 
 
 def print_gains(rows, title):
     print(f"\n## {title}\n")
-    print(markdown_table(["method", "preset", "PSNR (dB)", "SSIM", "vs doing nothing", "vs best classical"],
+    print(markdown_table(["method", "preset", "PSNR (dB)", "SSIM", "vs doing nothing", "vs best classical",
+                          "worst frame vs doing nothing"],
                          [[r["method"], r["preset"], f"{r['psnr_db']:.2f}", f"{r['ssim']:.4f}",
                            f"{r['gain_vs_identity_db']:+.2f}",
-                           "" if r["gain_vs_best_classical_db"] is None else f"{r['gain_vs_best_classical_db']:+.2f}"]
+                           "" if r["gain_vs_best_classical_db"] is None else f"{r['gain_vs_best_classical_db']:+.2f}",
+                           "" if r["worst_frame_gain_db"] is None else f"{r['worst_frame_gain_db']:+.2f}"]
                           for r in rows]))
 
 
@@ -135,7 +138,7 @@ def main(argv=None):
             step(P, progress=progress)
     metrics = workflow.evaluate(P, progress=progress)
     presets = metrics["presets"]
-    out["comparison"] = gains(metrics["methods"], presets)
+    out["comparison"] = gains(metrics["methods"], presets, metrics["worst_frames"]["test"])
     out["best_method"], out["best_checkpoint"] = metrics["best_method"], metrics["best_checkpoint"]
     print_gains(out["comparison"], f"test split, {metrics['test_frames']} frames per preset "
                                    f"(best learned: {metrics['best_method']})")

@@ -186,6 +186,7 @@ def headline_rows(metrics: dict) -> list[list[str]]:
 
 
 def title_markdown(metrics: dict, run: dict, chapters: list[str]) -> str:
+    from . import tables
     from .tables import markdown_table
     from .workflow import cut_runs
 
@@ -218,6 +219,13 @@ def title_markdown(metrics: dict, run: dict, chapters: list[str]) -> str:
                   markdown_table(["preset", "doing nothing", "best classical, told the kernel", f"{best}",
                                   "gain over doing nothing (dB)", "gain over best classical (dB)"],
                                  headline_rows(metrics))]
+        real = metrics.get("real_photos") or {}
+        if best in real and "wiener" in real:
+            n = real[best]["b"]["n_images"]
+            lines += ["", f"On the **real-photo test set** ({n} frames of photographs downscaled from 1080p and more, "
+                      "never trained or tuned on), with each blur's worst frame:", "",
+                      tables.real_vs_wiener({"summary": real, "blurs": list(real[best]),
+                                             "worst": metrics["worst_frames"]["real_photos"]}, best)]
     else:
         lines += ["", "No learned model was graded: run notebooks 02 and 03, then 04."]
     lines += ["", "## Contents", ""] + [f"{k}. {t}" for k, t in enumerate(chapters + ["Differences from the "

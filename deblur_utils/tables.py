@@ -87,20 +87,21 @@ def real_photos_table(real: dict, methods=None) -> str:
                 continue
             text = fmt_psnr(e)
             if name != "identity" and e["psnr_db"] is not None and ident[b]["psnr_db"] is not None:
-                text += f" ({e['psnr_db'] - ident[b]['psnr_db']:+.2f}; worst {e['worst_gain_db']:+.2f})"
+                text += f" ({e['psnr_db'] - ident[b]['psnr_db']:+.2f}; worst {real['worst'][name][b]['worst_gain_db']:+.2f})"
             cells.append(text)
         rows.append([name] + cells)
     return markdown_table(["method"] + [f"{b}: PSNR dB (vs nothing; worst frame)" for b in real["blurs"]], rows)
 
 
 def real_vs_wiener(real: dict, method: str) -> str:
-    """One method against doing nothing and the true-kernel Wiener filter per blur, with its worst frame."""
+    """One method against doing nothing and the true-kernel Wiener filter per blur, with its worst frame
+    (``real``: {"blurs", "summary", "worst"}, as reports/real_photos.json holds them)."""
     s = real["summary"]
     rows = []
     for b in real["blurs"]:
-        m, i, w = s[method][b], s["identity"][b], s["wiener"][b]
+        m, i, w, bad = s[method][b], s["identity"][b], s["wiener"][b], real["worst"][method][b]
         rows.append([b, fmt_psnr(i), fmt_psnr(w), fmt_psnr(m), _diff(m, i), _diff(m, w),
-                     f"{m['worst_gain_db']:+.2f} ({m['worst_frame']})", m["frames_harmed"]])
+                     f"{bad['worst_gain_db']:+.2f} ({bad['worst_frame']})", bad["frames_harmed"]])
     return markdown_table(["blur", "doing nothing", "Wiener, true kernel", method, "vs doing nothing",
                            "vs Wiener", "worst frame vs doing nothing", "frames > 0.5 dB below"], rows)
 

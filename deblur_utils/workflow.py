@@ -212,13 +212,13 @@ def evaluate(P: dict, progress=True) -> dict:
     truth_dir = pred_root / "_sharp"
     _write_predictions(truth_dir, rels, test["sharp"])
     device = pick_device(P["device"])
-    methods, info = {}, {}
+    methods, info, per_image = {}, {}, {}
 
     def grade(name, preset, frames):
         out_dir = pred_root / name / preset
         _write_predictions(out_dir, rels, frames)
         result = evaluate_dirs(out_dir, truth_dir)
-        result.pop("per_image")
+        per_image[(name, preset)] = result.pop("per_image")
         methods.setdefault(name, {})[preset] = result
 
     steps = [(IDENTITY, p) for p in presets] + [(m, p) for m in CLASSICAL for p in presets]
@@ -257,13 +257,18 @@ def evaluate(P: dict, progress=True) -> dict:
             entry.setdefault("epochs_done", {})[preset] = ckpt["epoch"]
             entry.setdefault("epochs_asked", {})[preset] = ckpt.get("config", {}).get("epochs")
             entry.setdefault("steps", {})[preset] = ckpt["step"]
+    worst = {}  # each method's worst frame against doing nothing, per preset
+    for (name, preset), psnrs in per_image.items():
+        ident = per_image[(IDENTITY, preset)]
+        worst.setdefault(name, {})[preset] = worst_frame(list(psnrs), list(psnrs.values()),
+                                                         [ident[f] for f in psnrs])
     for name, per in methods.items():
         per["all"] = _pool(per.values())
     best_method, best_ckpt = _best_learned(methods, info)
     training = {name: training_record(entry["checkpoint"]) for name, entry in info.items() if entry.get("checkpoint")}
     metrics = {"methods": methods, "method_info": info, "best_method": best_method,
                "best_checkpoint": best_ckpt, "test_frames": len(rels), "presets": presets,
-               "param_set": P["param_set"], "training": training}
+               "param_set": P["param_set"], "training": training, "worst_frames": {"test": worst}}
     write_json_atomic(paths.metrics_path(), _json_safe(metrics))
     return metrics
 
@@ -456,6 +461,14 @@ def _capped(v: float) -> float:
     return min(float(v), PSNR_CAP_DB)
 
 
+def worst_frame(files, psnrs, identity_psnrs) -> dict:
+    """{"worst_gain_db", "worst_frame", "frames_harmed"}: the frame a method made worst against doing
+    nothing, and how many it made more than 0.5 dB worse (an identical frame counts as 100 dB)."""
+    gains = [_capped(v) - _capped(i) for v, i in zip(psnrs, identity_psnrs)]
+    k = int(np.argmin(gains))
+    return {"worst_gain_db": gains[k], "worst_frame": str(files[k]), "frames_harmed": int(sum(g < -0.5 for g in gains))}
+
+
 def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict | None:
     """Every method on the real-photo test set (``real_photos``) at presets a, b, c and 7x7 sigma 1.2.
 
@@ -512,17 +525,15 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
         psnrs = [psnr_db(s, o) for s, o in zip(sharp, out)]
         per_frame.setdefault(name, {})[b] = psnrs
         summary.setdefault(name, {})[b] = summarize(psnrs, [ssim(s, o) for s, o in zip(sharp, out)])
-    for name, per in per_frame.items():
-        for b, psnrs in per.items():
-            gains = [_capped(v) - _capped(i) for v, i in zip(psnrs, per_frame[IDENTITY][b])]
-            worst = int(np.argmin(gains))
-            summary[name][b].update({"worst_gain_db": gains[worst], "worst_frame": str(real["files"][worst]),
-                                     "frames_harmed": int(sum(g < -0.5 for g in gains))})
-    result = {"files": [str(f) for f in real["files"]], "blurs": blurs, "per_frame": per_frame,
-              "summary": summary, "how": how, "wiener_balance": balances, "psnr_cap_db": PSNR_CAP_DB,
+    files = [str(f) for f in real["files"]]
+    worst = {name: {b: worst_frame(files, psnrs, per_frame[IDENTITY][b]) for b, psnrs in per.items()}
+             for name, per in per_frame.items()}
+    result = {"files": files, "blurs": blurs, "per_frame": per_frame, "summary": summary, "worst": worst,
+              "how": how, "wiener_balance": balances, "psnr_cap_db": PSNR_CAP_DB,
               "photos": [{k: e[k] for k in ("photo", "kind", "package", "version", "file", "licence", "copyright")}
                          for e in real["manifest"]["photos"]]}
     write_json_atomic(real_photos_path(), _json_safe(result))
     metrics["real_photos"] = summary
+    metrics.setdefault("worst_frames", {})["real_photos"] = worst
     write_json_atomic(paths.metrics_path(), _json_safe(metrics))
     return result

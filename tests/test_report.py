@@ -238,7 +238,10 @@ def test_the_real_photo_chapter_grades_every_method_or_says_why_not(ci_run):
     assert set(real) == {"identity", "wiener", *learned}
     for method, per in real.items():
         assert set(per) == {"a", "b", "c", "s1.2"}, method
+        assert all(set(e) == {"psnr_db", "ssim", "n_images", "n_infinite"} for e in per.values())
         assert all(e["n_images"] == per["a"]["n_images"] > 0 for e in per.values())
+    worst = metrics["worst_frames"]["real_photos"]
+    assert all(w["worst_gain_db"] == 0 and w["frames_harmed"] == 0 for w in worst["identity"].values())
     per_frame = json.loads((ci_run / "reports" / "real_photos.json").read_text())["per_frame"]
     ident = per_frame["identity"]["c"]
     assert real["identity"]["c"]["psnr_db"] == pytest.approx(float(np.mean(ident)))

@@ -22,6 +22,10 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
         assert set(per) == {"a", "b", "c", "all"}, name
         for entry in per.values():
             assert set(entry) == {"psnr_db", "ssim", "n_images", "n_infinite"}
+    worst = on_disk["worst_frames"]["test"]  # each method's worst frame against doing nothing
+    assert set(worst) == set(on_disk["methods"]) and worst["identity"]["c"]["worst_gain_db"] == 0
+    assert set(worst["ours_blind_wiener"]) == {"a", "b", "c"}
+    assert on_disk["training"]["ours_blind_wiener"] == {"steps_done": 8, "steps_asked": 8, "stopped_by": "steps"}
     assert on_disk["best_method"] == "ours_blind_wiener"
     assert on_disk["best_checkpoint"].endswith("best.pt")
     assert "srcnn_faithful" not in on_disk["methods"]
