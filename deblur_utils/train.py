@@ -515,7 +515,7 @@ def _train(cfg, processed_dir, run_dir: Path, progress, stop_when, on_step, rank
 
     every_s = cfg.checkpoint_every_minutes * 60 if cfg.checkpoint_every_minutes else math.inf
     last_save = time.monotonic()
-    steps_here, train_s = 0, 0.0  # this session's optimiser steps and seconds in them (throughput)
+    steps_here, train_s = 0, 0.0  # this process's optimiser steps and seconds in them (throughput)
 
     bar = tqdm(total=total_steps, initial=step, disable=not (progress and ranks.main), unit="step",
                desc=f"{cfg.model} {cfg.model_kwargs}" + (f" (cap {cfg.max_minutes:g} min)" if cfg.max_minutes else ""))

@@ -66,7 +66,7 @@ def test_build_writes_downscaled_frames_their_blurs_and_the_manifest(tmp_path, m
     photos = (real_photos.Photo("one", "p", "/usr/share/backgrounds/photo_by_Someone.jpg", "test"),
               real_photos.Photo("two", "q", "/usr/share/backgrounds/mate/nature/Storm.jpg", "test"),
               real_photos.Photo("gone", "r", "/usr/share/backgrounds/missing.jpg", "test"))
-    monkeypatch.setattr(real_photos, "PHOTOS", photos)
+    monkeypatch.setitem(real_photos.SETS, "test", photos)
     monkeypatch.setattr(real_photos, "SYSTEM_ROOT", tmp_path / "nothing-installed")
     src = tmp_path / "debian"
     fake_package(src, "p", [photos[0].file])
