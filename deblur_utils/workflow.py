@@ -481,7 +481,6 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
     Writes reports/real_photos.json (per-frame PSNRs) and adds ``real_photos`` to metrics.json;
     returns None, and leaves both as they were, when the set is not built (notebook 01, ``make``).
     """
-    from . import real_photos
     from .blur import EVAL_BLURS, PRESETS, blur_uint8
     from .metrics import psnr_db, ssim, summarize, wiener_deblur
 
