@@ -32,10 +32,12 @@ only move it away from the truth. Real photos that are soft all over (a dark int
 a close view of a shallow-focus photo) read as sigma 0.45-0.7 on every tile, which opens the gate;
 the check catches exactly those frames, whatever the estimator reads. A frame under a strong blur is
 also left unchanged by preset a (it is smooth), so the check applies only while the sharpest tile
-reads below ``keep_below`` (0.8).
+reads below ``keep_below`` (0.8 here; the default parameter set takes 0.7 and ``gate_lo`` 0.6 from
+``benchmarks/gate.py --thresholds`` on validation frames).
 
 **The gate reads the sharpest tile** (``gate_on="sharpest_tile"``), the deconvolution the tiles'
-``sigma_quantile`` (0.5: the median; lower quantiles lean towards the sharpest tiles). A blur applied to the whole frame can only soften it, so the tile that looks sharpest
+``sigma_quantile`` (0.5: the median; the default parameter set's 0.25 leans towards the sharpest
+tiles). A blur applied to the whole frame can only soften it, so the tile that looks sharpest
 bounds the blur from above; a soft region (a defocused background, an upsampled texture)
 reads as blurred to the estimator, and with the median it could open the gate on a preset-a
 frame. Measured on the test split with the three seeds' checkpoints of the default recipe: the

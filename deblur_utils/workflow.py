@@ -293,8 +293,7 @@ def training_record(checkpoints: dict) -> dict:
     """One method's training: its run's record, or for a model per preset the runs' totals, cut when any was
     (``runs`` keeps each)."""
     runs = {p: run_record(Path(c).parent) for p, c in checkpoints.items()}
-    unique = {json.dumps(r, sort_keys=True) for r in runs.values()}
-    if len(set(checkpoints.values())) == 1 or len(unique) == 1 and len(runs) == 1:
+    if len(set(checkpoints.values())) == 1:  # one run for every preset
         return next(iter(runs.values()))
     cut = [r["stopped_by"] for r in runs.values() if r["stopped_by"] != "steps"]
     asked = [r["steps_asked"] for r in runs.values()]
