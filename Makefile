@@ -1,8 +1,8 @@
 # Two entry points. Each builds the virtual environment from requirements.txt when it is missing.
 #   make report   the whole report on the default parameters (embedded data, CPU-sized):
 #                 reports/report.html and reports/report.pdf
-#   make test     unit tests + every notebook end to end in the CI configuration (params/ci.yaml)
-#                 and the report built from them (tests/test_report.py)
+#   make test     every notebook end to end with `pytest --nbmake notebooks` in the CI configuration
+#                 (params/ci.yaml), the unit tests, and the report built from the notebooks (tests/test_report.py)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -48,11 +48,12 @@ real-photos: $(VENV)/.installed
 report: $(VENV)/.installed pdf-tools real-photos
 	$(PY) -m deblur_utils report --params $(PARAMS)
 
-# Notebooks 01-05 run inside pytest (tests/test_report.py, papermill, once), which also builds the report.
+# The notebooks as the course's CI runs them (nbmake, DEBLUR_PARAMS=ci), then the unit tests and the report
+# checks (tests/test_report.py executes 01-05 once more with papermill, as `make report` does, and builds the report).
 test: $(VENV)/.installed pdf-tools real-photos
 	rm -rf $(TEST_WORKDIR)
 	DEBLUR_WORKDIR=$(abspath $(TEST_WORKDIR)) DEBLUR_PARAMS=ci \
-	  $(PY) -m pytest tests deblur_utils -q
+	  $(PY) -m pytest --nbmake notebooks tests deblur_utils -q
 
 clean:
 	rm -rf reports runs data/raw data/processed build

@@ -26,9 +26,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deblur_utils import config, paths, workflow  # noqa: E402
+from deblur_utils import config, paths  # noqa: E402
 from deblur_utils.blur import get_preset  # noqa: E402
-from deblur_utils.data import load_cached, write_json_atomic  # noqa: E402
+from deblur_utils.atomic import json_safe, write_json_atomic  # noqa: E402
+from deblur_utils.data import load_cached  # noqa: E402
 from deblur_utils.metrics import psnr_db, summarize  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
 from deblur_utils.train import model_from_checkpoint, pick_device, predict_uint8, to_tensor, to_uint8  # noqa: E402
@@ -107,7 +108,7 @@ def main(argv=None):
     print(markdown_table(["preset", "run", "log error: mean / sd", "own estimate", "told the true sigma",
                           "estimates averaged over runs"], rows))
     if args.json:
-        write_json_atomic(args.json, workflow._json_safe(out))
+        write_json_atomic(args.json, json_safe(out))
         print(f"\nwritten to {args.json}")
     return out
 

@@ -29,7 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deblur_utils import config, paths, workflow  # noqa: E402
-from deblur_utils.data import load_cached, write_json_atomic  # noqa: E402
+from deblur_utils.atomic import json_safe, write_json_atomic  # noqa: E402
+from deblur_utils.data import load_cached  # noqa: E402
 from deblur_utils.metrics import psnr_db, summarize  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
 from deblur_utils.train import model_from_checkpoint, pick_device, predict_uint8, to_tensor  # noqa: E402
@@ -117,7 +118,7 @@ def main(argv=None):
                                   "sigma 1.0: fixed fraction"], rows))
             print(f"\n{name}: gate_lo {out[name]['gate_lo']}, keep_below {out[name]['keep_below']}\n")
         if args.json:
-            write_json_atomic(args.json, workflow._json_safe(out))
+            write_json_atomic(args.json, json_safe(out))
         return out
     if not ckpts:
         ap.error("no finished checkpoint of ours: run notebook 02 (make report) or benchmarks/quality.py first")
@@ -138,7 +139,7 @@ def main(argv=None):
     print(markdown_table(["split", "run", "doing nothing", "gate: sharpest tile", "gate: median tile",
                           "largest estimate: sharpest / median", "gate opens above"], rows))
     if args.json:
-        write_json_atomic(args.json, workflow._json_safe(out))
+        write_json_atomic(args.json, json_safe(out))
         print(f"\nwritten to {args.json}")
     return out
 

@@ -23,11 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deblur_utils import config, paths, workflow  # noqa: E402
-from deblur_utils.data import write_json_atomic  # noqa: E402
+from deblur_utils.atomic import json_safe, write_json_atomic  # noqa: E402
 from deblur_utils import tables  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
-
-CLASSICAL = ("wiener", "richardson_lucy")
 
 # One change at a time against ours (P["ours"]); each value is a dict of TrainConfig changes.
 ABLATIONS = {
@@ -45,23 +43,6 @@ ABLATIONS = {
     "plain residual ResNet (no Wiener layer), Charbonnier": {"model": "resnet", "model_kwargs": {"width": 32, "blocks": 4},
                                                              "loss": "charbonnier"},
 }
-
-
-def gains(metrics_methods: dict, presets, worst: dict | None = None) -> list[dict]:
-    ident = metrics_methods["identity"]
-    rows = []
-    for name, per in metrics_methods.items():
-        for p in presets:
-            v = per.get(p, {}).get("psnr_db")
-            if v is None:
-                continue
-            classical = [metrics_methods[c][p]["psnr_db"] for c in CLASSICAL if c in metrics_methods]
-            best_c = max(classical) if classical else None
-            rows.append({"method": name, "preset": p, "psnr_db": v, "ssim": per[p].get("ssim"),
-                         "gain_vs_identity_db": v - ident[p]["psnr_db"],
-                         "gain_vs_best_classical_db": None if best_c is None else v - best_c,
-                         "worst_frame_gain_db": (worst or {}).get(name, {}).get(p, {}).get("worst_gain_db")})
-    return rows
 
 
 def print_gains(rows, title):
@@ -138,7 +119,7 @@ def main(argv=None):
             step(P, progress=progress)
     metrics = workflow.evaluate(P, progress=progress)
     presets = metrics["presets"]
-    out["comparison"] = gains(metrics["methods"], presets, metrics["worst_frames"]["test"])
+    out["comparison"] = tables.gains(metrics["methods"], presets, metrics["worst_frames"]["test"])
     out["best_method"], out["best_checkpoint"] = metrics["best_method"], metrics["best_checkpoint"]
     print_gains(out["comparison"], f"test split, {metrics['test_frames']} frames per preset "
                                    f"(best learned: {metrics['best_method']})")
@@ -186,7 +167,7 @@ def main(argv=None):
                              [[n] + [f"{r[p]:.2f} ({r[p] - ref[p]:+.2f})" for p in presets] + [f"{r['parameters']:,}"]
                               for n, r in rows.items()]))
     if args.json:
-        write_json_atomic(args.json, workflow._json_safe(out))
+        write_json_atomic(args.json, json_safe(out))
         print(f"\nwritten to {args.json}")
     return out
 

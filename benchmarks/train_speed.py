@@ -34,7 +34,8 @@ import torch  # noqa: E402
 
 from deblur_utils import accel, config, paths, workflow  # noqa: E402
 from deblur_utils.blur import get_preset  # noqa: E402
-from deblur_utils.data import EpochOrder, PairedFrames, load_cached, split_frames, write_json_atomic  # noqa: E402
+from deblur_utils.atomic import write_json_atomic  # noqa: E402
+from deblur_utils.data import EpochOrder, PairedFrames, load_cached, split_frames  # noqa: E402
 from deblur_utils.imageio import read_rgb  # noqa: E402
 from deblur_utils.metrics import psnr_db  # noqa: E402
 from deblur_utils.models import build_model  # noqa: E402

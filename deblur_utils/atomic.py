@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 
 def _umask() -> int:
@@ -52,3 +56,22 @@ def remove_leftovers(path, suffix: str = ".tmp") -> list[Path]:
 def write_text(path, text: str) -> None:
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def write_json_atomic(path, obj) -> None:
+    """``obj`` as indented JSON, written atomically."""
+    write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def json_safe(obj):
+    """``obj`` with what JSON cannot hold made plain: non-finite floats as null (an identical frame's
+    infinite PSNR), numpy scalars as Python numbers, tuples as lists."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

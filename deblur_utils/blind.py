@@ -1,52 +1,28 @@
 """The blind Wiener network: estimate the blur, deconvolve it, then let a CNN clean up.
 
-Not told which blur it sees, the model works in three steps:
+Not told which blur it sees, the model works in three steps, then guards against harm:
 
-1. **Estimate sigma** (``SpectralSigma``): the image's radially averaged log power
-   spectrum (a Gaussian blur bends it down as exp(-4 pi^2 sigma^2 f^2); uint8 rounding
-   adds a flat floor) goes through small MLPs (``est_heads`` of them, averaged in log
-   sigma) that return sigma. Trained on a continuum of blurs with their own loss
-   (|log sigma_hat - log sigma|, each head its own).
-2. **Deconvolve** (``WienerLayer``): a Wiener filter with the Q8 kernel's exact
-   transfer function (``blur_torch.otf_q8``) and a Laplacian regulariser whose
-   strength is learned per sigma on a fine grid; three copies at sigma_hat * (1 - spread),
-   sigma_hat and sigma_hat * (1 + spread), so the CNN can correct an estimate that is off.
-   Frames are reflection-padded first, as the blur itself was (reflect-101).
-3. **Refine** (a residual ResNet): from the input, the three deconvolutions and a
-   sigma map, predict what the middle deconvolution still gets wrong (ringing, lost
-   edges, amplified rounding noise).
+1. **Estimate sigma** (``SpectralSigma``): the image's radially averaged log power spectrum (a
+   Gaussian blur bends it down as exp(-4 pi^2 sigma^2 f^2); uint8 rounding adds a flat floor) goes
+   through small MLPs (``est_heads`` of them, averaged in log sigma) that return sigma, per tile.
+2. **Deconvolve** (``WienerLayer``): a Wiener filter with the Q8 kernel's exact transfer function
+   (``blur_torch.otf_q8``) and a Laplacian regulariser whose strength is learned per sigma on a fine
+   grid; three copies at sigma_hat * (1 - spread), sigma_hat and sigma_hat * (1 + spread), so the CNN
+   can correct an estimate that is off. Frames are reflection-padded first, as the blur itself was.
+3. **Refine** (a residual ResNet): from the input, the three deconvolutions and a sigma map, predict
+   what the middle deconvolution still gets wrong (ringing, lost edges, amplified rounding noise).
 
-**No harm to sharp-enough input.** Preset a (3x3, sigma 0.3) changes a frame by at
-most a grey level at strong edges. The spectrum cannot tell it apart from sigma 0.4-0.5
-on a photo with soft texture, while deconvolving a preset-a frame with sigma 0.35 instead of
-0.3 costs ~15 dB. So below ``gate_lo`` the output is the plain Wiener deconvolution for the
-smallest preset's kernel (``floor_sigma``, 0.3: exactly right for preset a, nearly nothing for
-anything sharper), blending linearly into the full model's output between ``gate_lo`` and
-``gate_lo + gate_width`` (0.42 -> 0.52, chosen on the validation frames: with 0.38 preset a fell
-0.7 dB below doing nothing, with 0.42 it gained +3.2 dB while sigma 0.5 still gained +1.0 dB).
-The price: blurs of sigma 0.3-0.45 are deblurred only partly.
-
-**A frame preset a leaves unchanged comes back unchanged** (``keep_fixed``). A sharp frame that the
-3x3 preset-a blur maps onto itself, exactly in 8 bits, is its own best explanation; deblurring it can
-only move it away from the truth. Real photos that are soft all over (a dark interior, a smooth sky,
-a close view of a shallow-focus photo) read as sigma 0.45-0.7 on every tile, which opens the gate;
-the check catches exactly those frames, whatever the estimator reads. A frame under a strong blur is
-also left unchanged by preset a (it is smooth), so the check applies only while the sharpest tile
-reads below ``keep_below`` (0.8 here; the default parameter set takes 0.7 and ``gate_lo`` 0.6 from
-``benchmarks/gate.py --thresholds`` on validation frames).
-
-**The gate reads the sharpest tile** (``gate_on="sharpest_tile"``), the deconvolution the tiles'
-``sigma_quantile`` (0.5: the median; the default parameter set's 0.25 leans towards the sharpest
-tiles). A blur applied to the whole frame can only soften it, so the tile that looks sharpest
-bounds the blur from above; a soft region (a defocused background, an upsampled texture)
-reads as blurred to the estimator, and with the median it could open the gate on a preset-a
-frame. Measured on the test split with the three seeds' checkpoints of the default recipe: the
-median put 2 of 32 preset-a frames (chelsea's last two, which the embedded data's zoom upsampled
-1.3x: soft fur beside sharp whiskers) at 0.43-0.50, each falling from 92-94 dB to 43-70 dB, preset a
-73.75/73.24/73.03 dB (spread 0.72); the sharpest tile keeps every preset-a frame at or below 0.40:
-75.72/75.62/75.51 (spread 0.21), b and c unchanged. A frame soft everywhere still reads as
-blurred (the validation photo gravel's last three frames, upsampled 1.1-1.2x by the embedded
-data's zoom: 0.43-0.50 on every tile), and no statistic of the spectrum can tell that from a mild blur.
+**No harm to sharp-enough input.** Preset a (3x3, sigma 0.3) changes a frame by at most a grey level,
+and the spectrum cannot tell it from a mild blur on a soft photo, while deconvolving a preset-a frame
+with a slightly larger sigma costs tens of dB. So below ``gate_lo`` the output is the Wiener
+deconvolution for the smallest preset's kernel (``floor_sigma``), blending into the full output
+over ``gate_width``. A frame that preset a's 8-bit blur maps onto itself comes back unchanged
+(``keep_fixed``) while its sharpest tile reads below ``keep_below``: such a frame is its own best
+explanation. The gate reads the sharpest tile (a blur of the whole frame softens every tile, so the
+sharpest bounds it from above); the deconvolution takes the tiles' ``sigma_quantile``, so that a
+soft region (a defocused background, a sky) is not read as a blur of the frame. The thresholds of
+the default parameter set come from ``benchmarks/gate.py --thresholds`` on validation frames; the
+measurements behind each choice are in docs/method.md and docs/results_history.md.
 """
 from __future__ import annotations
 
@@ -59,6 +35,7 @@ from torch.nn import functional as F
 
 from .blur import kernel_size_for_sigma
 from .blur_torch import blur_valid_q8, otf_q8
+from .layers import ResBlock
 
 SIGMA_GRID = np.round(np.arange(0.15, 3.0001, 0.025), 4)  # the Wiener layer's sigmas; the estimate is clamped here
 GRID_STEP = 0.025
@@ -220,8 +197,6 @@ class BlindWienerNet(nn.Module):
             raise ValueError(f"refine_on must be 'rgb' or 'luma' (one correction for all channels), got {refine_on!r}")
         self.luma = refine_on == "luma"
         ch = 1 if self.luma else 3
-        from .models import ResBlock  # models imports this module at its end
-
         self.estimator = SpectralSigma(hidden=est_hidden, tile=est_tile, heads=est_heads)
         self.wiener = WienerLayer()
         self.spread, self.refine = spread, refine

@@ -138,6 +138,22 @@ def gaussian_kernel_q8(kernel_size: int, sigma: float) -> np.ndarray:
     return q
 
 
+def _symmetric_pass(padded: np.ndarray, taps: np.ndarray, axis: int, n: int) -> np.ndarray:
+    """One 1-D pass of a symmetric integer kernel along ``axis`` (0: columns, 1: rows), ``n`` outputs:
+    mirrored taps are added before they are multiplied (half the products), in place, int32."""
+    k, r = len(taps), len(taps) // 2
+
+    def cut(i):
+        return padded[i:i + n] if axis == 0 else padded[:, i:i + n]
+
+    out = cut(r) * np.int32(taps[r])
+    for i in range(r):
+        pair = cut(i) + cut(k - 1 - i)
+        pair *= np.int32(taps[i])
+        out += pair
+    return out
+
+
 def blur_uint8(image_uint8: np.ndarray, preset) -> np.ndarray:
     """Blur a uint8 image exactly as ``cv2.GaussianBlur`` does for 8-bit images; uint8 out."""
     if not isinstance(image_uint8, np.ndarray) or image_uint8.dtype != np.uint8:
@@ -145,6 +161,15 @@ def blur_uint8(image_uint8: np.ndarray, preset) -> np.ndarray:
     p = get_preset(preset)
     if p.kernel_size == 1:
         return image_uint8.copy()
-    # Exact integers: taps in 1/256, so rows are Q8 and the result Q16, rounded once.
-    total = _separable_reflect101(image_uint8.astype(np.int64), gaussian_kernel_q8(p.kernel_size, p.sigma))
-    return np.minimum((total + (1 << 15)) >> 16, 255).astype(np.uint8)
+    r = p.kernel_size // 2
+    h, w = image_uint8.shape[:2]
+    if r >= h or r >= w:
+        raise ValueError(f"image of {h}x{w} pixels is too small for a {p.kernel_size}x{p.kernel_size} kernel "
+                         "(reflect-101 needs each side longer than the kernel radius)")
+    # Exact integers: taps in 1/256, so rows are Q8 (<= 255 * 256) and the result Q16 (< 2**31), rounded once.
+    taps = gaussian_kernel_q8(p.kernel_size, p.sigma)
+    padded = np.pad(image_uint8, [(r, r), (r, r)] + [(0, 0)] * (image_uint8.ndim - 2), mode="reflect")
+    total = _symmetric_pass(_symmetric_pass(padded.astype(np.int32), taps, 1, w), taps, 0, h)
+    total += 1 << 15
+    total >>= 16
+    return np.minimum(total, 255).astype(np.uint8)

@@ -3,11 +3,12 @@
     evaluate PRED_DIR SHARP_DIR                grade like the course script
     deblur --checkpoint CKPT IN_DIR OUT_DIR    deblur a folder of images to PNGs of the same names
     blur --preset P IN_DIR OUT_DIR             blur a folder of images with a preset
-    prepare [--raw-dir DIR]                    build Set A / Set B and the split (notebook 01)
+    prepare [--raw-dir DIR] [--workers N]      build Set A / Set B and the split (notebook 01)
     fetch-real-photos                          unpack the real-photo test set's Debian packages
     train [--model srcnn ...]                  train one model (notebook 02's parameters); under
                                                torchrun, data-parallel over the processes it starts
     sweep --widths 64 256 ...                  notebooks 02 and 04 once per width, then the comparison
+    plan [--params full --frames 24000]        minutes per notebook on one GPU (FLOP estimate); fits 9 h?
     report [--params default]                  run notebooks 01-05; write reports/report.html and .pdf
 """
 from __future__ import annotations
@@ -116,7 +117,8 @@ def cmd_deblur(args) -> int:
 def cmd_prepare(args) -> int:
     from . import config, workflow
 
-    P = config.load_params(_set_path(args.params), raw_dir=str(Path(args.raw_dir).resolve()) if args.raw_dir else None)
+    P = config.load_params(_set_path(args.params), raw_dir=str(Path(args.raw_dir).resolve()) if args.raw_dir else None,
+                           prepare_workers=args.workers)
     result = workflow.prepare(P)
     print(result["summary"])
     print(json.dumps(result["splits"], indent=1))
@@ -136,51 +138,12 @@ def cmd_train(args) -> int:
     from . import config, paths
     from .train import TrainConfig, train
 
-    P = config.load_params(_set_path(args.params))
-
-    def pick(value, key):  # a flag given on the command line (even 0 or none) beats the set
-        return P[key] if value is None else value
-
-    args.model_given = args.model is not None
-    cfg = {"model": args.model or "srcnn", "model_kwargs": {"width": pick(args.width, "width")},
-           "presets": pick(args.presets, "presets"), "epochs": pick(args.epochs, "epochs"),
-           "batch_size": pick(args.batch_size, "batch_size"), "lr": pick(args.lr, "lr"),
-           "crop_size": P["crop_size"] if args.crop_size is None else _none_or(int, args.crop_size),
-           "epoch_samples": P["epoch_samples"] if args.epoch_samples is None else _none_or(int, args.epoch_samples),
-           "max_minutes": P["max_minutes"] if args.max_minutes is None else _none_or(float, args.max_minutes),
-           "device": pick(args.device, "device"), "train_max_frames": pick(args.train_max_frames, "train_max_frames"),
-           "val_max_frames": pick(args.val_max_frames, "val_max_frames"), "seed": args.seed, "resume": args.resume}
-    if args.blocks is not None:
-        cfg["model_kwargs"]["blocks"] = args.blocks
-    if args.checkpoint_every_minutes is not None:
-        cfg["checkpoint_every_minutes"] = _none_or(float, args.checkpoint_every_minutes)
-    for key in ("loss", "optimizer", "ema_decay", "grad_clip", "warmup_steps", "select_on", "checkpoint_every_steps",
-                "amp", "channels_last", "compile"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
-    if args.cosine:
-        cfg["cosine"] = True
-    if args.recipe == "ours":  # start from the set's `ours` recipe; flags given still win
-        from .workflow import ours_config
-
-        base = dataclasses.asdict(ours_config(P))
-        given = {k: v for k, v in cfg.items() if k in ("seed", "resume")}
-        for flag, key in (("width", "width"), ("blocks", "blocks")):
-            if getattr(args, flag) is not None:
-                base["model_kwargs"][key] = getattr(args, flag)
-        for key, value in vars(args).items():
-            if key in base and value is not None and key not in ("model",):
-                given[key] = value
-        if args.model_given:
-            given["model"] = args.model
-        cfg = {**base, **given}
-        for key in ("crop_size", "epoch_samples", "max_minutes", "checkpoint_every_minutes"):
-            if isinstance(cfg[key], str):
-                cfg[key] = _none_or(int if key in ("crop_size", "epoch_samples") else float, cfg[key])
     if args.config:  # a whole TrainConfig (what workflow.train_run writes for torchrun); --resume still counts
         cfg = _config_file(args.config, t_flags_given(args))
         cfg["resume"] = bool(args.resume or cfg.get("resume"))
-    tc = TrainConfig.from_dict(cfg)
+        tc = TrainConfig.from_dict(cfg)
+    else:
+        tc = train_config(config.load_params(_set_path(args.params)), args)
     data = Path(args.data_dir).resolve() if args.data_dir else paths.processed_dir()
     out = Path(args.out_dir) if args.out_dir else paths.runs_dir() / "cli"
     summary = train(tc, data, out)
@@ -191,14 +154,39 @@ def cmd_train(args) -> int:
     return 0
 
 
+# Flags that may say "none" to switch a limit off, and the number they take otherwise.
+_NONE_OK = {"crop_size": int, "epoch_samples": int, "max_minutes": float, "checkpoint_every_minutes": float}
+
+
+def recipe_flags(args) -> dict:
+    """The recipe flags given on the command line: every ``train`` option named like a TrainConfig field
+    (``width`` and ``blocks`` go into model_kwargs), converted; what is not given is absent."""
+    from .train import TrainConfig
+
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"resume", "model_kwargs"} | {"width", "blocks"}
+    given = {k: getattr(args, k) for k in sorted(names) if getattr(args, k, None) is not None}
+    return {k: _none_or(_NONE_OK[k], v) if k in _NONE_OK else v for k, v in given.items()}
+
+
+def train_config(P: dict, args):
+    """The TrainConfig of ``train``: the notebooks' own (``workflow.faithful_config`` or ``ours_config``
+    of the parameter set), then every flag given on top of it. One path from parameters to a recipe."""
+    from .train import TrainConfig
+    from .workflow import faithful_config, ours_config
+
+    cfg = dataclasses.asdict(ours_config(P) if args.recipe == "ours" else faithful_config(P))
+    for key, value in recipe_flags(args).items():
+        if key in ("width", "blocks"):
+            cfg["model_kwargs"][key] = value
+        else:
+            cfg[key] = value
+    cfg["resume"] = bool(args.resume)
+    return TrainConfig.from_dict(cfg)
+
+
 def t_flags_given(args) -> list:
     """The recipe flags given on the command line (``--config`` takes the whole recipe from its file)."""
-    recipe = ("model", "width", "blocks", "presets", "epochs", "batch_size", "lr", "crop_size", "max_minutes",
-              "device", "train_max_frames", "val_max_frames", "loss", "optimizer", "ema_decay", "grad_clip",
-              "warmup_steps", "epoch_samples", "select_on", "checkpoint_every_steps", "checkpoint_every_minutes",
-              "amp", "channels_last", "compile")
-    given = [k for k in recipe if getattr(args, k, None) is not None]
-    return given + (["cosine"] if args.cosine else []) + (["recipe"] if args.recipe != "faithful" else [])
+    return list(recipe_flags(args)) + (["recipe"] if args.recipe != "faithful" else [])
 
 
 def _config_file(path, given) -> dict:
@@ -272,6 +260,16 @@ def cmd_sweep(args) -> int:
     return 1 if result["failed"] else 0
 
 
+def cmd_plan(args) -> int:
+    from . import config, plan
+
+    result = plan.plan(config.load_params(_set_path(args.params)), args.frames, args.cores)
+    print(plan.table(result))
+    problems = plan.check(result)
+    print("\n" + ("fits one session" if not problems else "does not fit one session:\n  " + "\n  ".join(problems)))
+    return 0 if not problems else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m deblur_utils", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -310,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("prepare", help="build Set A, Set B and the split (notebook 01)")
     pr.add_argument("--params", default="default", help="parameter set (default, ci, full) or YAML path")
     pr.add_argument("--raw-dir", help="folder of sharp frames (default: the embedded photos)")
+    pr.add_argument("--workers", type=int, help="processes writing Set A/B (default: every core)")
     pr.set_defaults(fn=cmd_prepare)
 
     fr = sub.add_parser("fetch-real-photos", help="unpack the Debian packages of the real-photo test set under "
@@ -332,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--crop-size", help="patch side in pixels, or none for whole frames (default: the set's)")
     t.add_argument("--max-minutes", help="safety cap in minutes, or none; stops cleanly and saves before it "
                                          "(the recipe itself is epochs x steps per epoch)")
-    t.add_argument("--device"), t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device"), t.add_argument("--seed", type=int, help="default: the set's (0)")
     t.add_argument("--train-max-frames", type=int), t.add_argument("--val-max-frames", type=int)
     t.add_argument("--loss", choices=["mse", "l1", "charbonnier", "psnr"]), t.add_argument("--optimizer", choices=["adam", "adamw"])
     t.add_argument("--ema-decay", type=float), t.add_argument("--grad-clip", type=float)
@@ -343,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every-steps", type=int, help="also write last.pt mid-epoch every N steps")
     t.add_argument("--checkpoint-every-minutes",
                    help="also write last.pt mid-epoch every M minutes (default 10), or none")
-    t.add_argument("--cosine", action="store_true", help="cosine learning-rate decay over the recipe's steps")
+    t.add_argument("--cosine", action="store_true", default=None, help="cosine learning-rate decay over the recipe's steps")
     t.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"],
                    help="mixed precision (auto, the default: bf16, else fp16 with loss scaling, on CUDA; off on CPU)")
     t.add_argument("--channels-last", choices=["auto", "on", "off"], help="NHWC layout (auto: on for CUDA)")
@@ -367,6 +366,13 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--params", default="default", help="parameter set: default, ci, full, or a YAML path")
     sw.add_argument("--nproc", type=int, help="processes per training run (>1: torchrun, e.g. one per GPU)")
     sw.set_defaults(fn=cmd_sweep)
+
+    pl = sub.add_parser("plan", help="minutes per notebook and per training run of a parameter set on one GPU "
+                                     "(FLOP estimate), and whether it fits one session")
+    pl.add_argument("--params", default="full", help="parameter set: default, ci, full, or a YAML path")
+    pl.add_argument("--frames", type=int, default=24_000, help="raw frames in the data folder (course: 24,000)")
+    pl.add_argument("--cores", type=int, default=2, help="CPU cores for notebook 01 and the classical baselines")
+    pl.set_defaults(fn=cmd_plan)
 
     r = sub.add_parser("report", help="run notebooks 01-05 with papermill into reports/, then write "
                                       "reports/report.html and report.pdf")

@@ -12,25 +12,25 @@ A *sequence* is a frame's parent folder relative to the data root (REDS-style
 """
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import hashlib
 import json
+import multiprocessing
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm.auto import tqdm
 
 from . import paths
-from .atomic import replacing, write_text
-from .blur import blur_uint8, get_preset
-from .imageio import ImageReadError, list_images, read_rgb, write_png_atomic
+from .atomic import replacing, write_json_atomic
+from .blur import get_preset
+from .frames import FRAME_HEIGHT, FRAME_WIDTH, available_cpus, prepare_frame
+from .imageio import ImageReadError, list_images, read_rgb
 
-FRAME_HEIGHT, FRAME_WIDTH = 256, 448
-# Downscaling filter for Set A: Pillow's Lanczos, which low-passes before it samples (no aliasing).
-RESAMPLE = Image.Resampling.LANCZOS
 SPLIT_NAMES = ("train", "val", "test")
 
 
@@ -38,13 +38,6 @@ def sequence_of(rel_path: Path) -> str:
     """The sequence a frame belongs to: its folder, or its own name in a flat folder."""
     rel_path = Path(rel_path)
     return rel_path.parent.as_posix() if rel_path.parent != Path(".") else rel_path.stem
-
-
-def resize_frame(image_uint8: np.ndarray, height=FRAME_HEIGHT, width=FRAME_WIDTH) -> np.ndarray:
-    """Resize to height x width (no crop) with Lanczos; returns the input when it already fits."""
-    if image_uint8.shape[:2] == (height, width):
-        return image_uint8
-    return np.asarray(Image.fromarray(image_uint8).resize((width, height), RESAMPLE))
 
 
 @dataclass
@@ -67,49 +60,62 @@ class PrepareSummary:
 
 def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_HEIGHT, width=FRAME_WIDTH,
                  on_bad_image="skip", max_sequences=None, max_frames_per_sequence=None,
-                 progress=True) -> PrepareSummary:
+                 progress=True, workers: int | None = None) -> PrepareSummary:
     """Write Set A (resized sharp frames) and Set B (one blurred copy per preset) as uint8 PNG.
 
     Idempotent and interrupt-safe: each PNG is written atomically, a frame whose
     files all exist is skipped, so a rerun finishes what an interrupted run left.
     ``on_bad_image``: "skip" (default; listed in the summary) or "error".
+    ``workers``: processes that decode, resize, blur and write frames (None: every core this
+    process may use; 1: all in this process). Frames are handed out in order and the summary
+    lists them in order, whatever the number of workers.
     """
     if on_bad_image not in ("skip", "error"):
         raise ValueError(f"on_bad_image must be 'skip' or 'error', got {on_bad_image!r}")
+    if workers is not None and not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"prepare_workers must be a whole number >= 1 or null (every core), got {workers!r}")
     presets = [get_preset(p) for p in presets]
     processed_dir = Path(processed_dir)
     frames = select_frames(list_images(raw_dir, "raw data folder"), max_sequences, max_frames_per_sequence)
     _check_settings(processed_dir, {"raw_dir": str(Path(raw_dir).resolve()), "height": height, "width": width,
                                     "max_sequences": max_sequences, "max_frames_per_sequence": max_frames_per_sequence})
+    names = [None] + [p.name for p in presets]
+    jobs = [(str(Path(raw_dir) / rel),
+             [str(paths.sharp_dir(processed_dir) / rel.with_suffix(".png"))] +
+             [str(paths.blur_dir(p.name, processed_dir) / rel.with_suffix(".png")) for p in presets],
+             names, height, width) for rel in frames]
     summary = PrepareSummary()
-    for rel in tqdm(frames, desc="Set A/B", disable=not progress, unit="frame"):
-        out_rel = rel.with_suffix(".png")
-        targets = [paths.sharp_dir(processed_dir) / out_rel] + [
-            paths.blur_dir(p.name, processed_dir) / out_rel for p in presets]
-        if all(t.exists() for t in targets):
-            summary.n_frames += 1
-            summary.already_done += len(targets)
-            summary.frames.append(out_rel)
-            continue
-        try:
-            sharp = resize_frame(read_rgb(Path(raw_dir) / rel), height, width)
-        except ImageReadError as err:
-            if on_bad_image == "error":
-                raise ImageReadError(f"{str(err).rstrip('.')}, or set on_bad_image='skip' to leave it out.") from None
-            summary.skipped.append((str(Path(raw_dir) / rel), str(err).split(": ", 1)[-1]))
-            continue
-        summary.n_frames += 1
-        summary.frames.append(out_rel)
-        for target, preset in zip(targets, [None] + presets):
-            if target.exists():
-                summary.already_done += 1
+    workers = min(workers or available_cpus(), max(1, len(jobs) // 8))  # a handful of frames: no pool
+    with _frame_results(jobs, workers) as results:
+        for rel, (raw, *_), (written, done, err) in zip(
+                frames, jobs, tqdm(results, total=len(jobs), desc="Set A/B", disable=not progress, unit="frame")):
+            if err is not None:
+                if on_bad_image == "error":
+                    raise ImageReadError(f"{err.rstrip('.')}, or set on_bad_image='skip' to leave it out.")
+                summary.skipped.append((raw, err.split(": ", 1)[-1]))
                 continue
-            img = sharp if preset is None else blur_uint8(sharp, preset)
-            write_png_atomic(target, img)
-            summary.written += 1
+            summary.n_frames += 1
+            summary.written += written
+            summary.already_done += done
+            summary.frames.append(rel.with_suffix(".png"))
     if summary.n_frames == 0:
         raise FileNotFoundError(f"no readable image in {raw_dir}:\n{summary}")
     return summary
+
+
+@contextlib.contextmanager
+def _frame_results(jobs, workers: int):
+    """``prepare_frame`` over ``jobs``, in order: in this process, or in ``workers`` spawned processes
+    (spawn, not fork: a notebook's process has torch's threads running, and the workers need only
+    numpy and Pillow). Leaving early (an error) cancels what has not started."""
+    if workers <= 1:
+        yield map(prepare_frame, jobs)
+        return
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        yield pool.map(prepare_frame, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 8))))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_settings(processed_dir: Path, settings: dict) -> None:
@@ -159,10 +165,6 @@ def make_splits(sequences, val_fraction=0.15, test_fraction=0.15, seed=0, fixed=
                          "by sequence (a flat folder counts each image as its own sequence)")
     return {"test": sorted(order[:n_test]), "val": sorted(order[n_test:n_test + n_val]),
             "train": sorted(order[n_test + n_val:])}
-
-
-def write_json_atomic(path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
 def save_splits(processed_dir, splits) -> Path:

@@ -38,7 +38,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .data import EpochOrder, write_json_atomic
+from .atomic import write_json_atomic
+from .data import EpochOrder
 
 # Rank 0 validates while the others wait at their next collective: allow long validations.
 TIMEOUT = timedelta(minutes=60)

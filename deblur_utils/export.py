@@ -46,9 +46,7 @@ CSS_PX_PER_INCH = 96  # what a browser prints as one inch: figures made at this 
 
 def executed_notebooks(reports_dir: Path) -> list[Path]:
     """The executed copies of 01-05 in reports/, in order; an error names the missing ones and the fix."""
-    from .report import NOTEBOOKS
-
-    found = [reports_dir / f"{n}.ipynb" for n in NOTEBOOKS]
+    found = [reports_dir / f"{n}.ipynb" for n in paths.NOTEBOOKS]
     missing = [p.name for p in found if not p.exists()]
     if missing:
         numbers = " ".join(m[:2] for m in missing)
@@ -162,26 +160,18 @@ def _fmt(entry) -> str:
     return fmt_psnr(entry)
 
 
-def _gain(a, b) -> str:
-    if not a or not b or a.get("psnr_db") is None or b.get("psnr_db") is None:
-        return "n/a"
-    return f"{a['psnr_db'] - b['psnr_db']:+.2f}"
-
-
 def headline_rows(metrics: dict) -> list[list[str]]:
     """Per preset: doing nothing, the best classical method, the best learned one, and the two gains."""
-    from .metrics import CLASSICAL
+    from .tables import best_classical, gains, signed
 
     methods, best = metrics["methods"], metrics.get("best_method")
     rows = []
     for p in list(metrics["presets"]) + ["all"]:
-        ident = methods.get("identity", {}).get(p)
-        classical = [m for m in CLASSICAL if methods.get(m, {}).get(p, {}).get("psnr_db") is not None]
-        top = max(classical, key=lambda m: methods[m][p]["psnr_db"]) if classical else None
-        top_e = methods[top][p] if top else None
-        best_e = methods.get(best, {}).get(p) if best else None
-        rows.append([p, _fmt(ident), f"{_fmt(top_e)} ({top})" if top else "n/a", _fmt(best_e),
-                     _gain(best_e, ident), _gain(best_e, top_e)])
+        top = best_classical(methods, p)
+        g = next((g for g in gains(methods, [p]) if g["method"] == best), {}) if best else {}
+        rows.append([p, _fmt(methods.get("identity", {}).get(p)), f"{_fmt(methods[top][p])} ({top})" if top else "n/a",
+                     _fmt(methods.get(best, {}).get(p)) if best else "n/a",
+                     signed(g.get("gain_vs_identity_db")), signed(g.get("gain_vs_best_classical_db"))])
     return rows
 
 

@@ -9,8 +9,10 @@ by name with ``build_model(name, **kwargs)`` so a checkpoint can record how.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
+
+from .blind import BlindWienerNet
+from .layers import ResBlock
 
 MAX_PARAMETERS = 15_000_000  # the course's limit
 
@@ -54,17 +56,6 @@ class ResidualSRCNN(nn.Module):
 
     def forward(self, x):
         return x + self.body(x)
-
-
-class ResBlock(nn.Module):
-    def __init__(self, ch: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.act = nn.ReLU(inplace=True)
-
-    def forward(self, x):
-        return x + self.conv2(self.act(self.conv1(x)))
 
 
 class DeblurResNet(nn.Module):
@@ -119,7 +110,6 @@ class DeblurUNet(nn.Module):
         return x + self.tail(d0)[..., :h, :w]
 
 
-from .blind import BlindWienerNet  # noqa: E402 (blind.py uses ResBlock, defined above)
 
 MODELS = {"srcnn": SRCNN, "residual_srcnn": ResidualSRCNN, "resnet": DeblurResNet, "unet": DeblurUNet,
           "blind_wiener": BlindWienerNet}

@@ -20,6 +20,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+# The report's notebooks, in the order they run.
+NOTEBOOKS = ("01_blur_dataset", "02_train_srcnn", "03_per_blur_small_models", "04_psnr_eval", "05_qualitative")
 PARAMS_DIR = PROJECT_ROOT / "params"
 
 

@@ -5,10 +5,12 @@ show inline in notebooks and survive export.
 """
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 import numpy as np
 
 from . import paths
@@ -24,7 +26,21 @@ STYLE = {
     "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
     "axes.prop_cycle": plt.cycler(color=OKABE_ITO[1:] + OKABE_ITO[:1]),
 }
-plt.rcParams.update(STYLE)
+
+
+def styled(fn):
+    """Draw (or save) under the report's style, in a ``matplotlib.rc_context``: importing this module
+    changes no global setting, and a figure the caller makes itself keeps the caller's style. In a
+    Jupyter kernel the first figure also switches the inline format to retina (``_sharp_inline_figures``)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        _sharp_inline_figures()
+        with plt.rc_context(STYLE):
+            out = fn(*args, **kwargs)
+            if isinstance(out, Figure):  # ticks and grid lines are made at the first draw: make them here
+                out.canvas.draw()
+            return out
+    return wrapper
 
 
 def method_colors(names) -> dict:
@@ -39,6 +55,7 @@ def method_colors(names) -> dict:
     return out
 
 
+@styled
 def save(fig, name: str) -> Path:
     """Write figures/<name>.png (the work directory's) and return its path."""
     out = paths.figures_dir() / f"{name}.png"
@@ -86,6 +103,7 @@ def _corner_label(ax, text, loc="upper left"):
             bbox=dict(boxstyle="round,pad=0.2", fc="black", ec="none", alpha=0.65))
 
 
+@styled
 def image_row(images: dict, sharp, zoom=64, center=None, title=None, error_of=None, max_cols=4):
     """Panels, each with its PSNR against ``sharp`` written on it and, under it, a zoom into the
     orange box; wrapped at ``max_cols`` per row.
@@ -148,6 +166,7 @@ def image_row(images: dict, sharp, zoom=64, center=None, title=None, error_of=No
     return fig
 
 
+@styled
 def kernels(presets: dict):
     """The blur kernels as images at one scale, with size and sigma."""
     from .blur import gaussian_kernel_2d
@@ -176,6 +195,7 @@ def _legend_below(fig, handles, labels, ncol):
                bbox_to_anchor=(0.5, 0.0), handlelength=2.6, columnspacing=1.6)
 
 
+@styled
 def training_curves(histories: dict, title=None, psnr_title="validation PSNR, all presets"):
     """Train loss and validation PSNR against wall minutes, one colour per run, one legend under both panels."""
     from matplotlib.lines import Line2D
@@ -214,6 +234,7 @@ def training_curves(histories: dict, title=None, psnr_title="validation PSNR, al
     return fig
 
 
+@styled
 def psnr_bars(metrics: dict, baseline="identity"):
     """Mean PSNR per preset, one row per method: a dot at its PSNR joined to the dotted line of doing
     nothing, green where it helps and red where it harms; the value written beside it."""
@@ -256,6 +277,7 @@ def psnr_bars(metrics: dict, baseline="identity"):
     return fig
 
 
+@styled
 def psnr_vs_sigma(sweep: dict, presets: dict | None = None):
     """Left: mean PSNR against the blur's sigma; right: the gain over doing nothing. Presets marked."""
     from matplotlib.lines import Line2D
@@ -293,6 +315,7 @@ def psnr_vs_sigma(sweep: dict, presets: dict | None = None):
     return fig
 
 
+@styled
 def thumbnails(frames_uint8, cols: int = 6, title: str | None = None):
     """A grid of frames (N, H, W, 3), in order, without axes."""
     n = len(frames_uint8)
@@ -310,6 +333,7 @@ def thumbnails(frames_uint8, cols: int = 6, title: str | None = None):
     return fig
 
 
+@styled
 def gain_per_frame(real: dict, methods=None, highlight: str | None = None, floor_db: float = -6.0):
     """One panel per blur: each frame's gain over doing nothing, sorted from worst to best, per method
     (identical frames count as ``real["psnr_cap_db"]``). A harmed frame is a point below zero; the grey
@@ -361,6 +385,7 @@ def _count_label(n: float) -> str:
     return f"{n / 1e6:.3g}M" if n >= 1e6 else f"{n / 1e3:.3g}K" if n >= 1e3 else f"{n:.0f}"
 
 
+@styled
 def sweep_comparison(rows: list, presets):
     """A width sweep: test PSNR against parameter count (top row) and training minutes (bottom row),
     one panel per preset (each its own dB range), one line per model; dotted black: the blurred input.
@@ -412,10 +437,16 @@ def sweep_comparison(rows: list, presets):
     return fig
 
 
+_INLINE_SET = []
+
+
 def _sharp_inline_figures() -> None:
     """In a Jupyter kernel with the inline backend, send each figure as a PNG of twice the resolution,
     shown at its size in inches: crisp on screen and in the printed report. This picks the inline
-    image format only; the backend stays whatever Jupyter chose."""
+    image format only (once); the backend stays whatever Jupyter chose."""
+    if _INLINE_SET:
+        return
+    _INLINE_SET.append(True)
     try:
         from IPython import get_ipython
     except ImportError:
@@ -426,5 +457,3 @@ def _sharp_inline_figures() -> None:
 
     set_matplotlib_formats("retina")
 
-
-_sharp_inline_figures()

@@ -7,13 +7,17 @@ A failing notebook stops the run and names its executed copy, where the tracebac
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
 from . import paths
 from .atomic import write_text
+from .paths import NOTEBOOKS
 
-NOTEBOOKS = ("01_blur_dataset", "02_train_srcnn", "03_per_blur_small_models", "04_psnr_eval", "05_qualitative")
+# The kernel papermill starts would warn that it talks over TCP without encryption (a local kernel,
+# on the loopback interface): its log level is raised so that a clean run prints no warning.
+KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
 
 
 def notebook_parameters() -> dict:
@@ -31,26 +35,124 @@ def notebook_parameters() -> dict:
     return out
 
 
-def run_report(param_set: str = "default", parameters: dict | None = None, notebooks=NOTEBOOKS,
-               html: bool = True, pdf: bool = True, show_code: bool = False, log=print) -> dict:
-    """Execute the notebooks in order into reports/, then (``html``) build report.html and (``pdf``)
-    report.pdf from every executed notebook there; returns {notebook: seconds}."""
+def execute(name: str, out_dir: Path, parameters: dict, runs_dir: Path, progress: bool = True) -> Path:
+    """Run notebooks/<name>.ipynb with papermill into out_dir/<name>.ipynb; the one papermill call of
+    the project (the report and the width sweep run notebooks through it).
+
+    With ``progress`` the terminal shows papermill's cell bar and, below it, the training run under way
+    (``TrainingWatch``). A failing notebook raises RuntimeError naming the cell and the executed copy."""
     import papermill
 
+    dst = out_dir / f"{name}.ipynb"
+    try:
+        with TrainingWatch(runs_dir, enabled=progress):
+            papermill.execute_notebook(str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(dst), parameters=parameters,
+                                       cwd=str(paths.NOTEBOOKS_DIR), kernel_name="python3", progress_bar=progress,
+                                       extra_arguments=KERNEL_ARGS)
+    except papermill.PapermillExecutionError as err:
+        raise RuntimeError(f"notebook {name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}\n"
+                           f"the executed copy with the traceback is {dst}") from None
+    return dst
+
+
+class TrainingWatch:
+    """A terminal line for the training run under way while a notebook runs in its own kernel: the run,
+    step of steps asked, loss and minutes left, read from the ``progress.json`` every run rewrites
+    (training.loop) under ``runs_dir``. Only runs written since the watch started are shown."""
+
+    def __init__(self, runs_dir: Path, enabled: bool = True, interval: float = 1.0):
+        self.runs_dir, self.enabled, self.interval = Path(runs_dir), enabled, interval
+        self._stop = threading.Event()
+        self._bar, self._run = None, None
+
+    def __enter__(self):
+        self._since = time.time()
+        if self.enabled:
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._stop.set()
+            self._thread.join()
+            self._close()
+        return False
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except (OSError, ValueError, KeyError):  # a file replaced while read: the next poll reads it
+                continue
+
+    def latest(self) -> dict | None:
+        """The newest progress.json written since the watch began, as a dict; None when there is none."""
+        files = [p for p in self.runs_dir.glob("*/progress.json") if p.stat().st_mtime >= self._since - 1]
+        return json.loads(max(files, key=lambda p: p.stat().st_mtime).read_text()) if files else None
+
+    def poll(self) -> None:
+        from tqdm.auto import tqdm
+
+        info = self.latest()
+        if info is None:
+            return
+        if info["run"] != self._run:
+            self._close()
+            self._run = info["run"]
+            self._bar = tqdm(total=info["steps_asked"], desc=f"   {info['run'][:48]}", position=1, leave=False,
+                             bar_format="{desc} {bar:20} {n_fmt}/{total_fmt} steps{postfix}")
+        self._bar.n = info["step"]
+        self._bar.set_postfix_str(describe_progress(info), refresh=True)
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar, self._run = None, None
+
+
+def describe_progress(info: dict) -> str:
+    """'loss -38.12, 1.9 min left' from a progress.json (the time left from the pace so far)."""
+    parts = [] if info.get("loss") is None else [f"loss {info['loss']:.4g}"]
+    if info.get("done"):
+        parts.append(f"done in {info['minutes']:.1f} min")
+    elif info["step"]:
+        parts.append(f"{info['minutes'] / info['step'] * (info['steps_asked'] - info['step']):.1f} min left")
+    return ", ".join(parts)
+
+
+def summary_text(seconds: dict) -> str:
+    """What ``make report`` prints at the end: minutes per notebook, the headline table of
+    reports/metrics.json, and where the report is."""
+    from .export import headline_rows
+    from .tables import markdown_table
+
+    lines = ["", "minutes per notebook: " + ", ".join(f"{n[:2]} {s / 60:.1f}" for n, s in seconds.items())
+             + f" (all {sum(seconds.values()) / 60:.1f})"]
+    if paths.metrics_path().exists():
+        metrics = json.loads(paths.metrics_path().read_text())
+        if metrics.get("best_method"):
+            lines += ["", f"best learned model: {metrics['best_method']} (mean PSNR dB on the test split)",
+                      markdown_table(["preset", "doing nothing", "best classical", metrics["best_method"],
+                                      "vs nothing", "vs classical"], headline_rows(metrics))]
+    for name in ("report.html", "report.pdf"):
+        if (paths.reports_dir() / name).exists():
+            lines.append(f"report: {paths.reports_dir() / name}")
+    return "\n".join(lines)
+
+
+def run_report(param_set: str = "default", parameters: dict | None = None, notebooks=NOTEBOOKS,
+               html: bool = True, pdf: bool = True, show_code: bool = False, log=print, progress: bool = True) -> dict:
+    """Execute the notebooks in order into reports/, then (``html``) build report.html and (``pdf``)
+    report.pdf from every executed notebook there; returns {notebook: seconds}. Ends with
+    ``summary_text``."""
     out_dir = paths.reports_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     timings = {}
     for name in notebooks:
-        src = paths.NOTEBOOKS_DIR / f"{name}.ipynb"
-        dst = out_dir / f"{name}.ipynb"
         log(f"== {name}")
         t = time.monotonic()
-        try:
-            papermill.execute_notebook(str(src), str(dst), parameters={"param_set": param_set, **(parameters or {})},
-                                       cwd=str(paths.NOTEBOOKS_DIR), kernel_name="python3", progress_bar=False)
-        except papermill.PapermillExecutionError as err:
-            raise RuntimeError(f"notebook {name} failed at cell {err.exec_count}: {err.ename}: {err.evalue}\n"
-                               f"the executed copy with the traceback is {dst}") from None
+        dst = execute(name, out_dir, {"param_set": param_set, **(parameters or {})}, paths.runs_dir(), progress)
         timings[name] = round(time.monotonic() - t, 1)
         log(f"   {timings[name]:.0f} s -> {dst}")
     log_path = out_dir / "run_log.json"
@@ -72,4 +174,5 @@ def run_report(param_set: str = "default", parameters: dict | None = None, noteb
         t = time.monotonic()
         build_report(out_dir, show_code=show_code, pdf=pdf, log=log)
         timings["report"] = round(time.monotonic() - t, 1)
+    log(summary_text({n: s for n, s in timings.items() if n != "report"}))
     return timings

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from . import distributed, paths
-from .data import write_json_atomic
+from .atomic import write_json_atomic
 from .train import TrainConfig
 
 SETTINGS = ("nproc", "device", "model", "width", "crop_size", "batch_size", "images")

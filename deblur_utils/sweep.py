@@ -34,7 +34,7 @@ from . import paths
 from .atomic import write_text
 from .blur import get_preset
 from .config import ENV_VAR, load_params
-from .data import write_json_atomic
+from .atomic import write_json_atomic
 
 # model -> (notebook 02's run, how a width goes into the parameter set)
 MODELS = {
@@ -70,18 +70,11 @@ def _environment(**values):
 
 
 def _execute(name: str, out_dir: Path, param_set: str, workdir: Path) -> None:
-    """Run notebooks/<name>.ipynb with papermill into out_dir, in ``workdir`` with ``param_set``."""
-    import papermill
+    """Run notebooks/<name>.ipynb into out_dir, in ``workdir`` with ``param_set`` (report.execute)."""
+    from .report import execute
 
-    dst = out_dir / f"{name}.ipynb"
     with _environment(DEBLUR_WORKDIR=workdir, **{ENV_VAR: param_set}):
-        try:
-            papermill.execute_notebook(str(paths.NOTEBOOKS_DIR / f"{name}.ipynb"), str(dst),
-                                       parameters={"param_set": param_set}, cwd=str(paths.NOTEBOOKS_DIR),
-                                       kernel_name="python3", progress_bar=False)
-        except papermill.PapermillExecutionError as err:
-            raise RuntimeError(f"{name} failed at cell {err.exec_count}: {err.ename}: {err.evalue} "
-                               f"(traceback in {dst})") from None
+        execute(name, out_dir, {"param_set": param_set}, paths.runs_dir())
 
 
 def _config_params(base_set: str, model: str, width: int, nproc: int | None) -> dict:

@@ -1,7 +1,7 @@
 """Tables for the report, as Markdown, built from metrics.json and run summaries (never typed by hand)."""
 from __future__ import annotations
 
-from .metrics import describe
+from .metrics import CLASSICAL, describe
 
 
 def markdown_table(headers, rows) -> str:
@@ -12,6 +12,78 @@ def markdown_table(headers, rows) -> str:
 
 def fmt_psnr(entry) -> str:
     return describe(entry, short=True) if entry else "n/a"
+
+
+def best_classical(methods: dict, preset: str) -> str | None:
+    """The classical method (told the true kernel) with the highest mean PSNR at ``preset``."""
+    graded = [m for m in CLASSICAL if (methods.get(m, {}).get(preset) or {}).get("psnr_db") is not None]
+    return max(graded, key=lambda m: methods[m][preset]["psnr_db"]) if graded else None
+
+
+def gains(methods: dict, presets, worst: dict | None = None) -> list[dict]:
+    """Per method and preset: PSNR, SSIM, the gain over doing nothing, the gain over the best classical
+    method (and which), and the worst frame's gain over doing nothing. The one place these are computed:
+    the title page, notebook 04 and ``benchmarks/quality.py`` read them from here."""
+    ident = methods.get("identity", {})
+    rows = []
+    for name, per in methods.items():
+        for p in presets:
+            e = per.get(p) or {}
+            v = e.get("psnr_db")
+            if v is None:
+                continue
+            top = best_classical(methods, p)
+            i = (ident.get(p) or {}).get("psnr_db")
+            rows.append({"method": name, "preset": p, "psnr_db": v, "ssim": e.get("ssim"),
+                         "gain_vs_identity_db": None if i is None else v - i,
+                         "best_classical": top,
+                         "gain_vs_best_classical_db": None if top is None else v - methods[top][p]["psnr_db"],
+                         "worst_frame_gain_db": (worst or {}).get(name, {}).get(p, {}).get("worst_gain_db")})
+    return rows
+
+
+def signed(v) -> str:
+    return "n/a" if v is None else f"{v:+.2f}"
+
+
+def best_model_table(metrics: dict) -> str:
+    """Notebook 04's verdict: the best learned model per preset against doing nothing and the best
+    classical method."""
+    best = metrics["best_method"]
+    rows = [[g["preset"], f"{g['psnr_db']:.2f}", signed(g["gain_vs_identity_db"]),
+             "n/a" if g["best_classical"] is None else
+             f"{g['best_classical']} {metrics['methods'][g['best_classical']][g['preset']]['psnr_db']:.2f}",
+             signed(g["gain_vs_best_classical_db"])]
+            for g in gains({k: v for k, v in metrics["methods"].items() if k in ("identity", best, *CLASSICAL)},
+                           metrics["presets"]) if g["method"] == best]
+    return markdown_table(["preset", "PSNR (dB)", "vs doing nothing", "best classical", "vs best classical"], rows)
+
+
+def configuration_table(metrics: dict) -> str:
+    """How each method of notebook 04 ran: the classical knobs chosen on validation frames (and a
+    warning at the grid's edge), each learned model's size, training time and steps."""
+    rows = []
+    for name, i in metrics["method_info"].items():
+        if "balance" in i or "num_iter" in i:
+            knob = "balance" if "balance" in i else "num_iter"
+            how = f"{knob} per preset {i[knob]}, chosen on {i['tuned_on']}"
+            if i.get("at_grid_edge"):
+                how += f"; at the edge of the grid for {i['at_grid_edge']}: widen it (wiener_balances / rl_iterations)"
+        elif i.get("kind") == "learned":
+            how = (f"{i['model']} {i['model_kwargs']}, {i['parameters']:,} parameters, trained {i['train_minutes']} "
+                   f"min, {how_far(i, metrics.get('training', {}).get(name))}")
+        else:
+            how = i.get("kind", "")
+        rows.append([name, how])
+    return markdown_table(["method", "configuration"], rows)
+
+
+def sweep_table(sweep: dict) -> str:
+    """PSNR against sigma (notebook 04's robustness sweep), one column per method."""
+    names = sweep["methods"]
+    return markdown_table(["sigma", "kernel"] + names,
+                          [[f"{r['sigma']:.1f}", r["kernel_size"]] + ["n/a" if r[n] is None else f"{r[n]:.2f}"
+                                                                       for n in names] for r in sweep["rows"]])
 
 
 def results_table(metrics: dict, columns=None) -> str:

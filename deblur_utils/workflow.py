@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from . import distributed, embedded, paths, real_photos
 from .blur import get_preset
-from .data import load_cached, make_splits, prepare_sets, save_splits, sequence_of, write_json_atomic
+from .atomic import json_safe, write_json_atomic
+from .data import load_cached, make_splits, prepare_sets, save_splits, sequence_of
 from .imageio import write_png_atomic
 from .metrics import CLASSICAL, evaluate_dirs, tune_classical
 from .train import TrainConfig, model_from_checkpoint, pick_device, predict_uint8, train
@@ -36,7 +37,8 @@ def prepare(P: dict, progress=True) -> dict:
     else:
         raw, fixed = paths.resolve(P["raw_dir"]), None
     summary = prepare_sets(raw, processed, P["presets"], P["frame_height"], P["frame_width"], P["on_bad_image"],
-                           P["max_sequences"], P["max_frames_per_sequence"], progress=progress)
+                           P["max_sequences"], P["max_frames_per_sequence"], progress=progress,
+                           workers=P.get("prepare_workers"))
     seqs = {sequence_of(f) for f in summary.frames}
     splits = make_splits(seqs, P["val_fraction"], P["test_fraction"], P["split_seed"], fixed)
     save_splits(processed, splits)
@@ -269,7 +271,7 @@ def evaluate(P: dict, progress=True) -> dict:
     metrics = {"methods": methods, "method_info": info, "best_method": best_method,
                "best_checkpoint": best_ckpt, "test_frames": len(rels), "presets": presets,
                "param_set": P["param_set"], "training": training, "worst_frames": {"test": worst}}
-    write_json_atomic(paths.metrics_path(), _json_safe(metrics))
+    write_json_atomic(paths.metrics_path(), json_safe(metrics))
     return metrics
 
 
@@ -330,18 +332,6 @@ def _best_learned(methods, info):
         if psnr > best_psnr:
             best, best_ckpt, best_psnr = name, next(iter(ckpts.values())), psnr
     return best, best_ckpt
-
-
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 def load_metrics() -> dict:
@@ -426,7 +416,7 @@ def sigma_sweep(P: dict, metrics: dict | None = None, progress=True) -> dict:
         rows.append(row)
     result = {"frames": len(sharp), "methods": [IDENTITY, "wiener_true_kernel", "wiener_nearest_preset", *models],
               "rows": rows}
-    write_json_atomic(sweep_path(), _json_safe(result))
+    write_json_atomic(sweep_path(), json_safe(result))
     return result
 
 
@@ -530,8 +520,8 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
               "how": how, "wiener_balance": balances, "psnr_cap_db": PSNR_CAP_DB,
               "photos": [{k: e[k] for k in ("photo", "kind", "package", "version", "file", "licence", "copyright")}
                          for e in real["manifest"]["photos"]]}
-    write_json_atomic(real_photos_path(), _json_safe(result))
+    write_json_atomic(real_photos_path(), json_safe(result))
     metrics["real_photos"] = summary
     metrics.setdefault("worst_frames", {})["real_photos"] = worst
-    write_json_atomic(paths.metrics_path(), _json_safe(metrics))
+    write_json_atomic(paths.metrics_path(), json_safe(metrics))
     return result

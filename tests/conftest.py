@@ -14,3 +14,16 @@ def isolated_workdir(tmp_path, monkeypatch):
 def rng():
     return np.random.default_rng(1234)
 
+
+
+@pytest.fixture
+def processed(tmp_path, rng):
+    """A prepared Set A/B folder of three 256x448 sequences (train s1 s2, val s3)."""
+    from deblur_utils.data import prepare_sets, save_splits
+    from helpers import make_raw
+
+    raw = make_raw(tmp_path / "raw", rng, seqs=("s1", "s2", "s3"), frames=2, size=(256, 448))
+    out = tmp_path / "proc"
+    prepare_sets(raw, out, progress=False)
+    save_splits(out, {"train": ["s1", "s2"], "val": ["s3"], "test": []})
+    return out

@@ -9,7 +9,7 @@ from deblur_utils.models import build_model
 from deblur_utils.train import TrainConfig, load_checkpoint, predict_uint8, train
 
 from helpers import natural_like
-from test_train import blind_tiny, processed, tiny  # noqa: F401  (fixture)
+from helpers import blind_tiny
 
 
 def test_auto_is_float32_with_nhwc_convolutions_on_the_cpu():

@@ -66,3 +66,28 @@ def test_quality_benchmark_prints_gains_seeds_and_ablation(tmp_path, monkeypatch
     seed1 = paths.runs_dir() / "benchmarks" / "seed1" / "best.pt"
     alone = e.main(["--param-set", "ci", "--presets", "b", "--checkpoints", str(seed1)])["b"]["checkpoints"]
     assert set(alone) == {"seed1"} and alone["seed1"]["told_true_sigma"] == est["checkpoints"]["seed1"]["told_true_sigma"]
+
+
+def test_course_scale_measures_prepare_cache_and_loader_and_extrapolates(tmp_path, capsys):
+    """benchmarks/course_scale.py on a tiny REDS-shaped folder: each step in its own process, figures printed."""
+    cs = load_quality(BENCH.parent / "course_scale.py")
+    out = cs.main(["--sequences", "3", "--frames", "12", "--work", str(tmp_path / "cs"), "--skip-recipe",
+                   "--json", str(tmp_path / "cs.json")])
+    printed = capsys.readouterr().out
+    assert out["generate"]["frames"] == 36 and "minutes at 240 sequences" in printed
+    one, every = out["prepare_1_process"], out[f"prepare_{out['cores']}_processes"]
+    assert one["frames"] == every["frames"] == 36 and one["files_written"] == 36 * 4
+    assert every["cpu_seconds_per_frame"] > 0 and out["prepare_speedup"] > 0
+    assert out["cache"]["bytes"] >= out["cache"]["train_frames"] * 256 * 448 * 3 * 4
+    assert out["loader"]["whole_frame_pairs_per_second"] > 0 and out["loader"]["crops128_per_second"] > 0
+    assert json.loads((tmp_path / "cs.json").read_text())["sequences"] == 3
+
+
+def test_gpu_check_runs_its_code_paths_on_the_cpu(tmp_path, capsys):
+    """benchmarks/gpu_check.py --device cpu --quick: every measurement runs (a GPU gives the figures)."""
+    g = load_quality(BENCH.parent / "gpu_check.py")
+    out = g.main(["--device", "cpu", "--quick", "--json", str(tmp_path / "g.json")])
+    assert out["srcnn"]["achieved_tflops"] > 0
+    assert out["ours_images_per_second"]["float32"] > 0
+    assert out["torchrun"]["returncode"] == 0 and out["torchrun"]["world_size"] == 1, out["torchrun"]["output_tail"]
+    assert set(out["inference_150"]) == {"off", "auto"}

@@ -60,8 +60,6 @@ def test_blur_bad_preset_is_refused(folders, capsys, args, message):
 
 
 def test_deblur_writes_same_names_and_an_untrained_residual_net_is_the_identity(folders, tmp_path):
-    import torch
-
     from deblur_utils.models import build_model
     from deblur_utils.train import CHECKPOINT_FORMAT, save_checkpoint
 
@@ -117,3 +115,19 @@ def test_evaluate_json_is_valid_json_even_with_identical_images(folders, tmp_pat
     assert main(["evaluate", str(root / "sharp"), str(root / "sharp"), "--json", str(tmp_path / "r.json")]) == 0
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["n_infinite"] == 3 and r["psnr_db"] is None and set(r["per_image"].values()) == {None}
+
+
+def test_train_builds_its_recipe_from_the_notebooks_configuration_then_the_flags():
+    """One path from parameters to a TrainConfig: the notebooks' own, with the flags given on top."""
+    from deblur_utils import cli, config, workflow
+
+    P = config.load_params("default")
+    parse = cli.build_parser().parse_args
+    assert cli.train_config(P, parse(["train"])) == workflow.faithful_config(P)
+    assert cli.train_config(P, parse(["train", "--recipe", "ours"])) == workflow.ours_config(P)
+    cfg = cli.train_config(P, parse(["train", "--recipe", "ours", "--width", "8", "--max-minutes", "none",
+                                     "--epochs", "1", "--cosine", "--resume"]))
+    want = workflow.ours_config(P, epochs=1, max_minutes=None, resume=True,
+                                model_kwargs={**P["ours"]["model_kwargs"], "width": 8})
+    assert cfg == want
+    assert cli.t_flags_given(parse(["train", "--recipe", "ours", "--width", "8"])) == ["width", "recipe"]

@@ -11,14 +11,7 @@ from deblur_utils.blur import blur_uint8
 from deblur_utils.data import PairedFrames, load_cached, make_splits, prepare_sets, save_splits
 from deblur_utils.imageio import ImageReadError, read_rgb, write_png_atomic
 
-from helpers import natural_like
-
-
-def make_raw(root, rng, seqs=("s1", "s2", "s3"), frames=2, size=(300, 500)):
-    for s in seqs:
-        for f in range(frames):
-            write_png_atomic(root / s / f"{f:03d}.png", natural_like(rng, *size))
-    return root
+from helpers import make_raw, natural_like
 
 
 def test_prepare_writes_set_a_resized_and_set_b_blurred(tmp_path, rng):
@@ -73,6 +66,25 @@ def test_bad_files_are_skipped_and_listed_or_refused(tmp_path, rng):
     assert "broken.png" in str(summary)
     with pytest.raises(ImageReadError, match=r"broken.png: not a readable image.*on_bad_image='skip'"):
         prepare_sets(raw, tmp_path / "proc2", presets=["a"], on_bad_image="error", progress=False)
+
+
+def test_worker_processes_write_the_same_files_and_list_bad_ones_in_order(tmp_path, rng):
+    raw = make_raw(tmp_path / "raw", rng, seqs=("s1", "s2", "s3", "s4"), frames=5, size=(90, 160))
+    (raw / "s2" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    one = prepare_sets(raw, tmp_path / "one", presets=["a", "c"], height=64, width=112, progress=False, workers=1)
+    two = prepare_sets(raw, tmp_path / "two", presets=["a", "c"], height=64, width=112, progress=False, workers=2)
+    assert (two.n_frames, two.written, two.frames, two.skipped) == (20, 60, one.frames, one.skipped)
+    assert len(two.skipped) == 1 and two.skipped[0][0].endswith("broken.png")
+    for f in (tmp_path / "one").rglob("*.png"):
+        assert f.read_bytes() == (tmp_path / "two" / f.relative_to(tmp_path / "one")).read_bytes()
+    (tmp_path / "two" / "blur_c" / "s3" / "002.png").unlink()
+    again = prepare_sets(raw, tmp_path / "two", presets=["a", "c"], height=64, width=112, progress=False, workers=2)
+    assert (again.written, again.already_done) == (1, 59)
+    with pytest.raises(ImageReadError, match=r"broken.png: not a readable image.*on_bad_image='skip'"):
+        prepare_sets(raw, tmp_path / "three", presets=["a"], height=64, width=112, on_bad_image="error",
+                     progress=False, workers=2)
+    with pytest.raises(ValueError, match="prepare_workers"):
+        prepare_sets(raw, tmp_path / "four", workers=0, progress=False)
 
 
 @pytest.mark.parametrize("setup,message", [

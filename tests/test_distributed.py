@@ -18,7 +18,7 @@ from deblur_utils.data import EpochOrder, prepare_sets, save_splits
 from deblur_utils.distributed import RankShard, rank_seed
 from deblur_utils.train import TrainConfig, load_checkpoint, train
 
-from test_data import make_raw
+from helpers import make_raw
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
 
@@ -68,7 +68,7 @@ def _worker(rank, world, ports, data, root):
     """One rank, started like torchrun starts it (environment variables); train() joins the group."""
     import torch.distributed as dist
 
-    import deblur_utils.train as T
+    import deblur_utils.training.loop as T
 
     torch.set_num_threads(1)
     writes = []

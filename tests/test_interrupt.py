@@ -14,7 +14,7 @@ import torch
 from deblur_utils.data import prepare_sets, save_splits
 from deblur_utils.train import TrainConfig, load_checkpoint, train
 
-from test_data import make_raw
+from helpers import make_raw
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 

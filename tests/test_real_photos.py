@@ -2,7 +2,6 @@
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from deblur_utils import real_photos

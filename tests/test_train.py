@@ -6,25 +6,10 @@ import pytest
 import torch
 
 from deblur_utils import train as train_mod
-from deblur_utils.data import prepare_sets, save_splits
+from deblur_utils.training import loop as training_loop
 from deblur_utils.train import TrainConfig, load_checkpoint, model_from_checkpoint, pick_device, train
 
-from test_data import make_raw
-
-
-@pytest.fixture
-def processed(tmp_path, rng):
-    raw = make_raw(tmp_path / "raw", rng, seqs=("s1", "s2", "s3"), frames=2, size=(256, 448))
-    out = tmp_path / "proc"
-    prepare_sets(raw, out, progress=False)
-    save_splits(out, {"train": ["s1", "s2"], "val": ["s3"], "test": []})
-    return out
-
-
-def tiny(**kw):
-    base = dict(model="resnet", model_kwargs={"width": 8, "blocks": 1}, epochs=3, batch_size=4, lr=2e-3,
-                crop_size=32, epoch_samples=32, val_max_frames=1, device="cpu", loss="mse")
-    return TrainConfig(**{**base, **kw})
+from helpers import blind_tiny, tiny
 
 
 def test_training_lowers_the_loss_and_writes_the_run(processed, tmp_path):
@@ -51,6 +36,21 @@ def test_time_budget_stops_cleanly_and_saves(processed, tmp_path):
     s = train(tiny(epochs=10_000, max_minutes=0.05), processed, tmp_path / "run", progress=False)
     assert s["stopped_by"] == "max_minutes" and s["epochs_done"] < 10_000 and s["steps"] < s["steps_asked"]
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == s["epochs_done"]
+
+
+def test_the_first_validation_counts_inside_the_budget(processed, tmp_path, monkeypatch):
+    """A validation estimated to outlast the cap leaves no time to train: the run stops before its first
+    step instead of validating minutes past its budget; the estimate is measured, not assumed."""
+    model = train_mod.build_model("resnet", width=8, blocks=1)
+    from deblur_utils.data import load_cached
+    val = load_cached(processed, "val", ["a", "b", "c"], 1)
+    assert 0 < train_mod.validation_seconds(model, val, ["a", "b", "c"], torch.device("cpu")) < 60
+    monkeypatch.setattr(training_loop, "validation_seconds", lambda *a, **k: 3600.0)
+    s = train(tiny(epochs=2, max_minutes=30), processed, tmp_path / "run", progress=False)
+    assert (s["steps"], s["stopped_by"]) == (0, "max_minutes")
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["step"] == 0  # the untrained weights, to grade
+    s = train(tiny(epochs=2, max_minutes=None), processed, tmp_path / "run2", progress=False)
+    assert (s["steps"], s["stopped_by"]) == (16, "steps")  # no cap: no estimate needed
 
 
 def test_resume_continues_to_the_same_weights_bit_for_bit(processed, tmp_path):
@@ -135,11 +135,6 @@ def test_a_fresh_run_sets_the_previous_one_aside_instead_of_overwriting_it(proce
     assert all(torch.equal(first["weights"][k], v) for k, v in load_checkpoint(kept[0])["weights"].items())
 
 
-def blind_tiny(**kw):
-    return tiny(**{"model": "blind_wiener", "model_kwargs": {"width": 8, "blocks": 1, "est_tile": 64},
-                   "blur_sampling": "continuum", "estimator_batch": 2, "loss": "charbonnier", **kw})
-
-
 def test_blind_model_on_the_continuum_trains_and_resumes_bit_for_bit(processed, tmp_path):
     straight = train(blind_tiny(epochs=3, ema_decay=0.9), processed, tmp_path / "a", progress=False)
     assert all("estimator_loss" in h for h in straight["history"])
@@ -161,7 +156,7 @@ def test_the_learning_rate_schedule_follows_the_steps_not_the_clock(processed, t
     """A recipe is its steps: under a far time cap every step is made, and the schedule is told the
     fraction of the recipe's steps done, never of the clock (a slower CPU takes longer, trains the same)."""
     calls, real = [], train_mod.lr_factor
-    monkeypatch.setattr(train_mod, "lr_factor", lambda step, progress, cfg: calls.append((step, progress))
+    monkeypatch.setattr(training_loop, "lr_factor", lambda step, progress, cfg: calls.append((step, progress))
                         or real(step, progress, cfg))
     s = train(tiny(epochs=2, cosine=True, warmup_steps=2, max_minutes=600), processed, tmp_path / "run",
               progress=False)
