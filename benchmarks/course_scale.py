@@ -243,8 +243,8 @@ def main(argv=None):
     if not args.skip_recipe:
         print(f"\nthe full recipe, {args.recipe_steps} steps per run on this folder ...", flush=True)
         out["recipe"] = r = run_step(args, "recipe", args.recipe_steps)
-        print(markdown_table(["part", "seconds"], [[k.removesuffix("_seconds").replace("_", " "), f"{v:.1f}"]
-                                                   for k, v in r.items() if k.endswith("_seconds")]
+        print(markdown_table(["part", "seconds"], [[{"cpu_seconds": "CPU, all processes"}.get(
+            k, k.removesuffix("_seconds").replace("_", " ")), f"{v:.1f}"] for k, v in r.items() if k.endswith("_seconds")]
                              + [["peak memory (GB)", f"{r['peak_rss_gb']:.2f}"]]))
         print(f"graded: {', '.join(r['graded_methods'])}")
     if args.json:

@@ -26,11 +26,12 @@ from .models import build_model
 
 PLAN_TFLOPS = 5.0            # sustained float32 TFLOP/s of one T4 or P100: the planning rate
 SESSION_HOURS = 9.0          # what the full recipe must fit (Kaggle ends sessions after 9-12 hours)
-# CPU seconds per frame, measured on a 2-core AVX2 CPU (benchmarks/course_scale.py; 04's classical
-# baselines at the default parameters): decode + resize + blur + write of one 1280x720 frame,
-# decoding one Set A/B PNG into the cache, one Wiener deconvolution, one Richardson-Lucy iteration.
-PREPARE_CPU_S = 0.08
-CACHE_CPU_S = 0.004
+# CPU seconds, measured on a 2-core AVX2 CPU (benchmarks/course_scale.py, figures in benchmarks/README.md; 04's classical
+# baselines at the default parameters): decode + resize + blur + write of one 1280x720 frame (a camera
+# PNG of 1.6 MB), decoding one Set A/B PNG into the cache, one Wiener deconvolution, one
+# Richardson-Lucy iteration.
+PREPARE_CPU_S = 0.096
+CACHE_CPU_S = 0.0053
 WIENER_CPU_S = 0.03
 RL_ITERATION_CPU_S = 0.03
 COUNT_SCALE = 4              # FLOPs are counted on frames 4x smaller per side, then scaled by the pixels
