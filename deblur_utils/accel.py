@@ -7,15 +7,13 @@ backward pass (``backward_step``: loss scaling for fp16) and the model (``prepar
 
 - ``amp``: "auto" is bf16 on a CUDA GPU that supports it, else fp16 with loss scaling, and
   off on the CPU and MPS for training; for inference (``resolve(..., inference=True)``) "auto" is
-  also bf16 on a CPU with native bf16 instructions (``native_cpu_bf16``: AVX512-BF16 or AMX;
-  measured on a 2-core AMD EPYC with AVX512-BF16: 150 frames through the blind model 2.2x faster,
-  the same course PSNR to 0.01 dB).
+  also bf16 on a CPU with native bf16 instructions (``native_cpu_bf16``: AVX512-BF16 or AMX), where
+  it is faster at the same course PSNR (figures in benchmarks/README.md).
   "bf16", "fp16" force one (on the CPU too, for tests); "off".
   Only the network runs in low precision: the on-device blur (exact integer sums) and the
   blind model's spectral sigma estimate and FFTs stay in float32.
 - ``channels_last``: NHWC convolution weights; "auto" is on for CUDA (tensor cores want NHWC) and
-  on the CPU too (measured on 2 cores: training steps 1.13x faster for the blind model, 1.17x for
-  the faithful SRCNN; inference ~2x through the blind model's CNN). Inputs stay NCHW.
+  on the CPU too, where training and inference measured faster (benchmarks/README.md). Inputs stay NCHW.
 - ``compile``: ``torch.compile`` the model (off by default: minutes of compilation).
 - On CUDA also ``cudnn.benchmark`` (autotuned convolutions for fixed crop sizes) and TF32
   matmuls/convolutions.

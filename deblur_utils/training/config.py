@@ -45,7 +45,7 @@ class TrainConfig:
     resume: bool = False           # continue from run_dir/last.pt (or last.prev.pt when last.pt is unreadable)
     checkpoint_every_steps: int | None = None   # also save last.pt mid-epoch every N steps ...
     checkpoint_every_minutes: float | None = 10.0  # ... and every M minutes (a cut-off session loses at most M)
-    # Speed (accel.py): "auto" = bf16/fp16 autocast and channels_last on CUDA, off on the CPU.
+    # Speed (accel.py): "auto" = bf16/fp16 autocast on CUDA (float32 on the CPU); channels_last on CUDA and the CPU.
     amp: str = "auto"              # auto, bf16, fp16 (with loss scaling), off
     channels_last: str = "auto"    # auto, on, off
     compile: bool = False          # torch.compile the model
