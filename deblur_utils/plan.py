@@ -8,9 +8,9 @@ device (notebook 01's frames, the classical baselines of 04) is counted in CPU s
 ``cores`` processes. With mixed precision on a T4's tensor cores the GPU part runs faster; the plan
 is meant to err long.
 
-Two checks make a parameter set fit one session (``fits``): the estimate itself, and the worst
-case, where every run is cut by its cap (``max_minutes``) and nothing else shrinks. A cap below its
-run's estimate would cut the recipe on the planning GPU: ``check`` names it.
+A parameter set fits one session when the estimate fits and so does the worst case, where every run
+is cut by its cap (``max_minutes``) and nothing else shrinks; a cap below its run's estimate would cut
+the recipe on the planning GPU. ``check`` names whatever fails.
 
     python -m deblur_utils plan --params full --frames 24000
 """
@@ -141,7 +141,10 @@ def plan(P: dict, frames: int, cores: int = 2) -> dict:
     n_train = round(frames * (1 - P["val_fraction"] - P["test_fraction"]))
     cpu = {"01": frames * PREPARE_CPU_S / cores / 60,
            "02": n_train * (1 + presets) * CACHE_CPU_S / 60}  # the training cache, built once
-    real = 36 * len(EVAL_BLURS) if P.get("real_photos") else 0
+    from .real_photos import PHOTOS
+
+    real = (P.get("real_frames_per_photo", 2) * (P.get("real_max_photos") or len(PHOTOS)) * len(EVAL_BLURS)
+            if P.get("real_photos") else 0)  # the real-photo test set's frames, at every blur
     # 04: every learned model on the test split (the per-preset ones at their preset), the sweep with the
     # best, the real-photo set; the classical baselines tuned on validation frames, then graded.
     per_frame = {name: forward_tflop(cfg.model, cfg.model_kwargs) for _, name, cfg in configs(P)}
@@ -174,10 +177,6 @@ def check(result: dict) -> list[str]:
             problems.append(f"{r.name}: its cap of {r.cap_minutes:g} minutes is below its estimate of "
                             f"{r.minutes:.0f}: the recipe would be cut on the planning GPU")
     return problems
-
-
-def fits(result: dict) -> bool:
-    return not check(result)
 
 
 def table(result: dict) -> str:
