@@ -100,7 +100,8 @@ class TrainingWatch:
         if info["run"] != self._run:
             self._close()
             self._run = info["run"]
-            self._bar = tqdm(total=info["steps_asked"], desc=f"   {info['run'][:48]}", position=1, leave=False,
+            run = info["run"] if len(info["run"]) <= 44 else info["run"][:26] + "..." + info["run"][-15:]
+            self._bar = tqdm(total=info["steps_asked"], desc=f"   {run}", position=1, leave=False,
                              bar_format="{desc} {bar:20} {n_fmt}/{total_fmt} steps{postfix}")
         self._bar.n = info["step"]
         self._bar.set_postfix_str(describe_progress(info), refresh=True)
