@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from deblur_utils import config, paths, real_photos, workflow  # noqa: E402
+from deblur_utils import config, real_photos, workflow  # noqa: E402
 from deblur_utils.atomic import json_safe, write_json_atomic  # noqa: E402
 from deblur_utils.metrics import psnr_db  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
