@@ -1,9 +1,11 @@
 """deblur_utils: the course report "Image deblurring using CNN", reproduced and measured.
 
-Modules, one job each: ``blur`` (presets, kernel), ``imageio`` (frames in/out),
-``embedded`` (default data from photos in wheels), ``data`` (Set A/B, splits,
-cache, dataset), ``models``, ``train``, ``metrics`` (course PSNR, SSIM,
-classical baselines), ``plots``, ``config`` (parameter sets), ``workflow``
-(the report's steps), ``report`` (papermill runner), ``cli``.
+Modules, one job each: ``blur`` (presets, kernel), ``imageio`` (frames in/out), ``frames`` (one raw
+frame into Set A/B), ``embedded`` and ``real_photos`` (the default and the real-photo data), ``data``
+(Set A/B, splits, cache, dataset), ``sampling`` (crops blurred on the fly), ``layers``, ``models``
+and ``blind`` (the networks), ``training`` (recipe, checkpoints, objectives, loop, inference; ``train``
+re-exports it), ``metrics`` (course PSNR, SSIM, classical baselines), ``tables`` and ``plots``,
+``config`` (parameter sets), ``workflow`` (the report's steps), ``plan`` (what a parameter set costs),
+``report`` (papermill runner), ``export`` (report.html / .pdf), ``cli``.
 """
 __version__ = "0.1.0"
