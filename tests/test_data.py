@@ -9,7 +9,7 @@ from PIL import Image
 from deblur_utils import paths
 from deblur_utils.blur import blur_uint8
 from deblur_utils.data import PairedFrames, load_cached, make_splits, prepare_sets, save_splits
-from deblur_utils.imageio import ImageReadError, read_rgb, write_png_atomic
+from deblur_utils.imageio import ImageReadError, encode_png, read_rgb, write_png_atomic
 
 from helpers import make_raw, natural_like
 
@@ -23,6 +23,33 @@ def test_prepare_writes_set_a_resized_and_set_b_blurred(tmp_path, rng):
     assert sharp.shape == (256, 448, 3)
     for p in "abc":
         np.testing.assert_array_equal(read_rgb(out / f"blur_{p}" / "s1" / "000.png"), blur_uint8(sharp, p))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (6, 9, 1), (33, 17, 3), (4, 3, 4), (256, 448, 3)])
+def test_png_encoder_is_lossless_and_readable_by_pillow_and_scikit_image(tmp_path, rng, shape):
+    import skimage.io
+
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    image[0] = 255  # the first row is stored as is, the others as differences that wrap around
+    path = tmp_path / "x.png"
+    write_png_atomic(path, image)
+    with Image.open(path) as img:
+        img.load()
+        assert img.size == (shape[1], shape[0]) and img.format == "PNG"
+        np.testing.assert_array_equal(np.asarray(img).reshape(shape), image)
+    np.testing.assert_array_equal(skimage.io.imread(path).reshape(shape), image)
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_png_encoder_compresses_photos_and_refuses_what_png_cannot_hold(tmp_path, rng):
+    from deblur_utils import embedded
+
+    photo = read_rgb(embedded.photo_path(*next(iter(embedded.PHOTOS.values()))))
+    assert len(encode_png(photo)) < 0.8 * photo.nbytes
+    for bad, what in ((photo.astype(np.float32), "uint8"), (photo[..., :2], "shape"), (photo[:0], "shape")):
+        with pytest.raises(ValueError, match=what):
+            write_png_atomic(tmp_path / "bad.png", bad)
+    assert not (tmp_path / "bad.png").exists()
 
 
 def test_rerun_skips_finished_files_and_completes_missing_ones(tmp_path, rng):

@@ -7,7 +7,8 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from deblur_utils.blur import blur_uint8
 from deblur_utils.imageio import write_png_atomic
-from deblur_utils.metrics import evaluate_dirs, psnr_db, richardson_lucy_deblur, summarize, wiener_deblur
+from deblur_utils.metrics import (evaluate_dirs, map_frames, psnr_db, richardson_lucy_deblur, summarize, tune_classical,
+                                  wiener_deblur)
 
 from helpers import natural_like
 
@@ -54,3 +55,16 @@ def test_classical_baselines_with_the_true_kernel_beat_doing_nothing_on_b(deblur
     sharp = (resize(data.astronaut(), (128, 128), anti_aliasing=True) * 255).round().astype(np.uint8)
     blurred = blur_uint8(sharp, "b")
     assert psnr_db(sharp, deblur(blurred, "b", knob)) > psnr_db(sharp, blurred) + 1.0
+
+
+def test_classical_baselines_on_threads_match_one_thread_in_order(rng):
+    sharp = [natural_like(rng, 40, 56) for _ in range(5)]
+    blurred = [blur_uint8(s, "b") for s in sharp]
+    deblur = lambda b: richardson_lucy_deblur(b, "b", 3)  # noqa: E731
+    one = map_frames(deblur, blurred, workers=1)
+    many = map_frames(deblur, iter(blurred), workers=3)  # any iterable, more threads than cores here
+    assert len(many) == 5 and all(np.array_equal(a, b) for a, b in zip(one, many))
+    assert not np.array_equal(many[0], many[1])  # in order: each frame's own result
+    best, scores = tune_classical("wiener", blurred, sharp, "b", [1e-4, 1e-2])
+    assert best in scores and scores[best] == max(scores.values())
+    assert map_frames(deblur, []) == []
