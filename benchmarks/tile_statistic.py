@@ -34,6 +34,7 @@ from deblur_utils.metrics import psnr_db  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
 from deblur_utils.train import model_from_checkpoint, pick_device, predict_uint8, to_tensor, to_uint8  # noqa: E402
 from deblur_utils.workflow import PSNR_CAP_DB  # noqa: E402
+from estimator import own_estimates  # noqa: E402
 from gate import checkpoints  # noqa: E402
 
 BATCH = 8
@@ -55,9 +56,7 @@ def grade(model, frames: dict, blur: str, device) -> dict:
     pred = predict_uint8(model, blurred, device)
     psnr = np.array([min(psnr_db(s, p), PSNR_CAP_DB) for s, p in zip(sharp, pred)])
     gain = psnr - np.array([min(psnr_db(s, b), PSNR_CAP_DB) for s, b in zip(sharp, blurred)])
-    with torch.no_grad():
-        est = torch.cat([model.estimator.estimate(to_tensor(blurred[i:i + BATCH]).to(device), model.sigma_quantile)[0]
-                         for i in range(0, len(blurred), BATCH)]).cpu().numpy()
+    est = own_estimates(model, blurred, device).numpy()
     return {"frames": len(sharp), "psnr_db": float(psnr.mean()), "gain_db": float(gain.mean()),
             "worst_gain_db": float(gain.min()), "frames_harmed": int((gain < -HARM_DB).sum()),
             "log_error_mean": float(np.mean(np.log(est / get_preset(blur).sigma)))}
