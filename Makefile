@@ -39,9 +39,10 @@ pdf-tools:
 	  fi; \
 	fi
 
-# The real-photo test set (notebook 01 builds it, 04 grades it): Debian wallpaper packages unpacked under
+# The real photos: the test set (notebook 01 builds it, 04 grades it), its validation set, and the training
+# photos notebook 01 adds to the embedded default's training split: Debian wallpaper packages unpacked under
 # data/external/debian/ with apt-get download + dpkg-deb -x (nothing installed system-wide). Where there is
-# no apt-get it says so, and notebook 04 skips that chapter.
+# no apt-get it says so: notebook 04 skips that chapter, and the report says training went without them.
 real-photos: $(VENV)/.installed
 	-$(PY) -m deblur_utils fetch-real-photos
 

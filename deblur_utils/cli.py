@@ -4,7 +4,8 @@
     deblur --checkpoint CKPT IN_DIR OUT_DIR    deblur a folder of images to PNGs of the same names
     blur --preset P IN_DIR OUT_DIR             blur a folder of images with a preset
     prepare [--raw-dir DIR] [--workers N]      build Set A / Set B and the split (notebook 01)
-    fetch-real-photos                          unpack the real-photo test set's Debian packages
+    fetch-real-photos                          unpack the Debian packages of the real photos (test,
+                                               validation and training photos)
     train [--model srcnn ...]                  train one model (notebook 02's parameters); under
                                                torchrun, data-parallel over the processes it starts
     sweep --widths 64 256 ...                  notebooks 02 and 04 once per width, then the comparison
@@ -130,7 +131,7 @@ def cmd_fetch_real_photos(args) -> int:
 
     versions = real_photos.fetch(Path(args.dest) if args.dest else None)
     missing = [p for p, v in versions.items() if v is None]
-    print("real-photo test set:", ", ".join(f"{p} {v}" for p, v in versions.items() if v) or "nothing unpacked")
+    print("real photos:", ", ".join(f"{p} {v}" for p, v in versions.items() if v) or "nothing unpacked")
     return 1 if missing and args.strict else 0
 
 
@@ -311,8 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--workers", type=int, help="processes writing Set A/B (default: every core)")
     pr.set_defaults(fn=cmd_prepare)
 
-    fr = sub.add_parser("fetch-real-photos", help="unpack the Debian packages of the real-photo test set under "
-                                                  "data/external/debian/ (apt-get download + dpkg-deb -x)")
+    fr = sub.add_parser("fetch-real-photos", help="unpack the Debian packages of the real photos (test, validation, "
+                                                  "training) under data/external/debian/ "
+                                                  "(apt-get download + dpkg-deb -x)")
     fr.add_argument("--dest", help="where to unpack (default data/external/debian)")
     fr.add_argument("--strict", action="store_true", help="exit 1 when a package could not be had")
     fr.set_defaults(fn=cmd_fetch_real_photos)

@@ -3,7 +3,9 @@
 No download: the photos come with scikit-image and matplotlib. Each photo
 becomes one sequence whose frames slowly zoom and pan across it, so that
 consecutive frames are near-duplicates, as in the course's video frames. The
-split is fixed by photo: test frames come from photos never used for training.
+split is fixed by photo: test frames come from photos never used for training. Notebook 01 adds
+real photographs from a Debian package to the training split (``real_photos.TRAIN_PHOTOS``,
+parameter ``training_photos``).
 """
 from __future__ import annotations
 

@@ -197,6 +197,11 @@ def title_markdown(metrics: dict, run: dict, chapters: list[str]) -> str:
                           f"{m} at step {r['steps_done']:,}" for m, r in cut.items())
         lines += [f"> **Training stopped by the time cap** ({which}); these numbers are below the recipe's. "
                   "A larger `max_minutes` with `-p resume True` finishes the recipe from where it stopped.", ""]
+    missing = metrics.get("training_photos_missing") or []
+    if missing:
+        lines += [f"> **Trained without {len(missing)} of the recipe's training photos** ({', '.join(missing)}: "
+                  "their Debian package was not found); these numbers are below the recipe's. "
+                  "`make real-photos` unpacks it where apt-get exists; then rerun notebooks 01-04.", ""]
     lines += ["## Summary", "",
               "Sharp frames are blurred with the course's three Gaussian presets and restored; every method is "
               "graded with the course's metric (PSNR per uint8 image against the sharp frame, then the mean) on "

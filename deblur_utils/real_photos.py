@@ -10,7 +10,10 @@ with 7x7 sigma 1.2, the blur between presets b and c that the course's graders u
 
 **It is a test set only.** None of its photos is used for training, validation or for tuning
 anything: the Wiener filter's balance and Richardson-Lucy's iteration count come from the embedded
-validation frames, as for the embedded test split.
+validation frames, as for the embedded test split. Photos of other packages serve the other roles:
+``VAL_PHOTOS`` (validation: the no-harm gate's thresholds) and ``TRAIN_PHOTOS`` (added to the
+embedded default's training split by ``write_training_sequences``, from a package no test or
+validation photo comes from).
 
 **Where the photos come from.** Debian packages of desktop wallpapers, community photographs under
 Creative Commons and GPL licences (``PHOTOS`` names each file). ``fetch`` takes the packages'
@@ -88,7 +91,20 @@ VAL_PHOTOS = (
     Photo("brushes", "lomiri-wallpapers-16.04", _LOMIRI + "Picture_1A_by_freespace.jpg", "paint brushes, bokeh"),
 )
 SETS = {"test": PHOTOS, "val": VAL_PHOTOS}
-PACKAGES = tuple(dict.fromkeys(p.package for p in PHOTOS + VAL_PHOTOS))
+# Photographs of another package, for *training*: added to the embedded default's training split
+# (``training_photos``), so that the network sees what the dozen embedded photos lack (a defocused
+# background, dark and misty low-contrast scenes, water, foliage) before it meets the real-photo
+# sets, which come from other packages and are never trained on (benchmarks/training_photos.py
+# measures what they add). The package's other wallpapers are drawings and renders, left out.
+_KDE = "/usr/share/wallpapers/"
+TRAIN_PHOTOS = tuple(
+    Photo(f"kde_{name.lower()}", "plasma-workspace-wallpapers", f"{_KDE}{name}/contents/images/2560x1600.jpg", kind)
+    for name, kind in (("FallenLeaf", "shallow depth of field (leaf)"), ("Path", "forest, dark foliage"),
+                       ("DarkestHour", "dark misty lake, low contrast"), ("EveningGlow", "boats at sunset, sky"),
+                       ("Grey", "architecture, grey"), ("summer_1am", "lake at dusk, smooth sky"),
+                       ("ColorfulCups", "cups, smooth shading"), ("OneStandsOut", "moss, fine texture"),
+                       ("ColdRipple", "pier in fog, low contrast"), ("BytheWater", "planks, shallow depth of field")))
+PACKAGES = tuple(dict.fromkeys(p.package for p in PHOTOS + VAL_PHOTOS + TRAIN_PHOTOS))
 SYSTEM_ROOT = Path("/")  # where an installed package put its files
 
 
@@ -151,7 +167,7 @@ def fetch(dest: Path | None = None, packages=PACKAGES, log=print) -> dict:
             shutil.rmtree(root, ignore_errors=True)
             staging.rename(root)  # complete or absent: never half unpacked
             versions[package] = version
-            log(f"real-photo test set: {package} {version} unpacked under {root}")
+            log(f"real photos: {package} {version} unpacked under {root}")
     return versions
 
 
@@ -292,6 +308,36 @@ def build(frames_per_photo: int = 2, height: int = 256, width: int = 448, blurs=
     manifest = {"settings": settings, "photos": entries, "missing": missing, "note": note}
     write_text(manifest_path, json.dumps(manifest, indent=1) + "\n")
     return manifest
+
+
+def write_training_sequences(raw_dir: Path, views_per_photo: int = 4, height: int = 256, width: int = 448,
+                             source: Path | None = None, photos=None) -> dict:
+    """Write ``raw_dir/<photo>/<k>.png``: ``views_per_photo`` views of each training photo (``TRAIN_PHOTOS``)
+    reduced to height x width as the real-photo sets are (the whole photo, then views twice as close),
+    one sequence per photo, for notebook 01 to blur like every other frame of the training split.
+
+    Returns {"photos": manifest rows (sequence, split, package, version, file, licence, copyright),
+    "missing": names not found}. Frames already written are kept (a rerun reads no photo).
+    """
+    if views_per_photo < 1:
+        raise ValueError(f"training_views_per_photo must be >= 1, got {views_per_photo!r}")
+    raw_dir = Path(raw_dir)
+    rows, missing = [], []
+    for photo in TRAIN_PHOTOS if photos is None else photos:
+        where = locate(photo, source)
+        if where is None:
+            missing.append(photo.name)
+            continue
+        path, root, version = where
+        targets = [raw_dir / photo.name / f"{k:08d}.png" for k in range(views_per_photo)]
+        if not all(t.exists() for t in targets):
+            image = read_rgb(path)
+            for t, box in zip(targets, views(image, views_per_photo, height, width)):
+                if not t.exists():
+                    write_png_atomic(t, downscale(image, box, height, width))
+        rows.append({"sequence": photo.name, "split": "train", "package": photo.package, "version": version,
+                     "file": photo.file, "kind": photo.kind, **licence_of(root, photo.package, photo.file)})
+    return {"photos": rows, "missing": missing}
 
 
 def load(blurs=tuple(EVAL_BLURS), which: str = "test") -> dict | None:

@@ -30,10 +30,20 @@ IDENTITY = "identity"
 def prepare(P: dict, progress=True) -> dict:
     """Build the embedded raw frames (when no raw_dir is given), Set A, Set B and the split."""
     processed = paths.processed_dir()
+    trained_on = {"photos": [], "missing": []}
     if P["raw_dir"] is None:
         raw = paths.embedded_raw_dir()
         embedded.build_embedded_raw(raw, P["frames_per_sequence"], P["frame_height"], P["frame_width"])
-        fixed = embedded.SPLITS
+        fixed = dict(embedded.SPLITS)
+        if P.get("training_photos", False):
+            trained_on = real_photos.write_training_sequences(raw, P.get("training_views_per_photo", 4),
+                                                              P["frame_height"], P["frame_width"])
+            fixed["train"] = fixed["train"] + [r["sequence"] for r in trained_on["photos"]]
+            if trained_on["missing"]:
+                print(f"note: {len(trained_on['missing'])} of the recipe's training photos are not here "
+                      f"({', '.join(sorted({p.package for p in real_photos.TRAIN_PHOTOS}))}): training goes on "
+                      "without them and the report says its numbers are below the recipe's. "
+                      "`make real-photos` unpacks them where apt-get exists.")
     else:
         raw, fixed = paths.resolve(P["raw_dir"]), None
     summary = prepare_sets(raw, processed, P["presets"], P["frame_height"], P["frame_width"], P["on_bad_image"],
@@ -47,13 +57,21 @@ def prepare(P: dict, progress=True) -> dict:
         real, real_val = (real_photos.build(P.get("real_frames_per_photo", 2), P["frame_height"], P["frame_width"],
                                             max_photos=P.get("real_max_photos"), progress=progress, which=which)
                           for which in ("test", "val"))
-    manifest = {"training_validation_test": embedded.manifest() if P["raw_dir"] is None else
+    manifest = {"training_validation_test": embedded.manifest() + trained_on["photos"] if P["raw_dir"] is None else
                 [{"folder": str(raw), "note": "the user's own frames"}],
+                "training_photos_missing": trained_on["missing"],
                 "real_photo_test_set": real["photos"] if real else None,
                 "real_photo_validation_set": real_val["photos"] if real_val else None}
     write_json_atomic(manifest_path(), manifest)
     return {"raw_dir": str(raw), "processed_dir": str(processed), "summary": summary, "splits": splits,
             "real_photos": real, "real_photos_val": real_val, "manifest": manifest}
+
+
+def training_photos_missing() -> list:
+    """The recipe's training photos (``training_photos``) that notebook 01 did not find, from the data
+    manifest: a model trained without them is below the recipe's, and the report says so."""
+    path = manifest_path()
+    return json.loads(path.read_text()).get("training_photos_missing") or [] if path.exists() else []
 
 
 def manifest_path() -> Path:
@@ -270,7 +288,8 @@ def evaluate(P: dict, progress=True) -> dict:
     training = {name: training_record(entry["checkpoint"]) for name, entry in info.items() if entry.get("checkpoint")}
     metrics = {"methods": methods, "method_info": info, "best_method": best_method,
                "best_checkpoint": best_ckpt, "test_frames": len(rels), "presets": presets,
-               "param_set": P["param_set"], "training": training, "worst_frames": {"test": worst}}
+               "param_set": P["param_set"], "training": training, "worst_frames": {"test": worst},
+               "training_photos_missing": training_photos_missing()}
     write_json_atomic(paths.metrics_path(), json_safe(metrics))
     return metrics
 

@@ -100,3 +100,33 @@ def test_gpu_check_runs_its_code_paths_on_the_cpu(tmp_path, capsys):
     assert out["ours_images_per_second"]["float32"] > 0
     assert out["torchrun"]["returncode"] == 0 and out["torchrun"]["world_size"] == 1, out["torchrun"]["output_tail"]
     assert set(out["inference_150"]) == {"off", "auto"}
+
+
+def test_training_photos_benchmark_trains_without_them_and_grades_both(tmp_path, monkeypatch, capsys):
+    """benchmarks/training_photos.py: the same recipe on the training split less the training photos
+    (a linked view of the processed folder), graded beside notebook 02's run on the validation frames."""
+    from test_real_photos import fake_package
+
+    from deblur_utils import data, real_photos, workflow
+
+    photos = (real_photos.Photo("kde_one", "t", "/usr/share/wallpapers/One/contents/images/2560x1600.jpg", "x"),)
+    monkeypatch.setattr(real_photos, "TRAIN_PHOTOS", photos)
+    monkeypatch.setattr(real_photos, "SYSTEM_ROOT", tmp_path / "nothing-installed")
+    monkeypatch.setattr(real_photos, "external_dir", lambda: tmp_path / "debian")
+    fake_package(tmp_path / "debian", "t", [photos[0].file], size=(800, 1400))
+    monkeypatch.setenv("DEBLUR_PARAMS", "ci")
+    P = config.load_params("ci")
+    assert P["training_photos"] is True
+    workflow.prepare({**P, "real_photos": False}, progress=False)
+    workflow.train_ours(P, progress=False)
+    tp = load_quality(BENCH.parent / "training_photos.py")
+    out = tp.main(["--param-set", "ci", "--json", str(tmp_path / "tp.json")])
+    assert set(out) == {"with the training photos (default)", "without them"}
+    view = paths.runs_dir() / "benchmarks" / "without_training_photos_data"
+    assert "kde_one" in data.load_splits(paths.processed_dir())["train"]
+    assert "kde_one" not in data.load_splits(view)["train"] and (view / "sharp").is_symlink()
+    for per_set in out.values():
+        r = per_set["embedded val"]["b"]
+        assert r["frames"] > 0 and r["worst_gain_db"] <= r["gain_db"]
+    assert "frames > 0.5 dB below" in capsys.readouterr().out
+    assert json.loads((tmp_path / "tp.json").read_text()).keys() == out.keys()

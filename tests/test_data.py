@@ -208,3 +208,30 @@ def test_a_processed_folder_refuses_frames_made_with_other_settings(tmp_path, rn
         prepare_sets(other, tmp_path / "proc", presets=["b"], progress=False)
     with pytest.raises(ValueError, match=r"built with other settings .*'height': \(256, 128\)"):
         prepare_sets(raw, tmp_path / "proc", presets=["b"], height=128, progress=False)
+
+
+def test_training_photos_join_the_training_split_and_a_missing_one_is_flagged(tmp_path, monkeypatch):
+    """The recipe's Debian training photos become training sequences with their source in the manifest;
+    one not found is recorded, and the report's title page says the numbers are below the recipe's."""
+    from test_real_photos import fake_package
+
+    from deblur_utils import config, export, real_photos, workflow
+
+    photos = (real_photos.Photo("kde_one", "t", "/usr/share/wallpapers/One/contents/images/2560x1600.jpg", "x"),
+              real_photos.Photo("kde_gone", "t", "/usr/share/wallpapers/Gone/contents/images/2560x1600.jpg", "x"))
+    monkeypatch.setattr(real_photos, "TRAIN_PHOTOS", photos)
+    monkeypatch.setattr(real_photos, "SYSTEM_ROOT", tmp_path / "nothing-installed")
+    monkeypatch.setattr(real_photos, "external_dir", lambda: tmp_path / "debian")
+    fake_package(tmp_path / "debian", "t", [photos[0].file], size=(800, 1400))
+    P = config.load_params("ci", training_photos=True, real_photos=False)
+    result = workflow.prepare(P, progress=False)
+    assert "kde_one" in result["splits"]["train"] and "kde_one" not in result["splits"]["val"] + result["splits"]["test"]
+    assert len(list((paths.sharp_dir() / "kde_one").glob("*.png"))) == P["training_views_per_photo"]
+    row = [r for r in result["manifest"]["training_validation_test"] if r["sequence"] == "kde_one"]
+    assert row and row[0]["package"] == "t" and row[0]["licence"] == "GPL-2+" and row[0]["split"] == "train"
+    assert workflow.training_photos_missing() == ["kde_gone"]
+    title = export.title_markdown({"methods": {}, "presets": ["a"], "param_set": "default",
+                                   "training_photos_missing": workflow.training_photos_missing()}, {}, [])
+    assert "Trained without 1 of the recipe's training photos** (kde_gone" in title and "below the recipe's" in title
+    assert "Trained without" not in export.title_markdown({"methods": {}, "presets": ["a"], "param_set": "default"},
+                                                          {}, [])

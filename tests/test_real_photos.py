@@ -101,3 +101,31 @@ def test_the_grading_blur_between_presets_is_7x7_sigma_1_2():
     ref = cv2.GaussianBlur(frame, (7, 7), 1.2, borderType=cv2.BORDER_REFLECT_101)
     assert np.abs(blur_uint8(frame, "s1.2").astype(int) - ref).max() <= 1
     assert list(EVAL_BLURS) == ["a", "b", "c", "s1.2"]
+
+
+def test_training_photos_become_sequences_of_the_training_split_with_their_source(tmp_path, monkeypatch):
+    photos = (real_photos.Photo("kde_one", "t", "/usr/share/wallpapers/One/contents/images/2560x1600.jpg", "x"),
+              real_photos.Photo("kde_gone", "t", "/usr/share/wallpapers/Gone/contents/images/2560x1600.jpg", "x"))
+    monkeypatch.setattr(real_photos, "SYSTEM_ROOT", tmp_path / "nothing-installed")
+    src = tmp_path / "debian"
+    fake_package(src, "t", [photos[0].file], size=(1600, 2560))
+    raw = tmp_path / "raw"
+    got = real_photos.write_training_sequences(raw, 3, source=src, photos=photos)
+    assert got["missing"] == ["kde_gone"]
+    assert got["photos"] == [{"sequence": "kde_one", "split": "train", "package": "t", "version": "1.2-3",
+                              "file": photos[0].file, "kind": "x", "licence": "GPL-2+", "copyright": "2010 Somebody"}]
+    frames = sorted((raw / "kde_one").glob("*.png"))
+    assert [f.name for f in frames] == ["00000000.png", "00000001.png", "00000002.png"]
+    photo = np.asarray(Image.open(src / "t" / photos[0].file.lstrip("/")).convert("RGB"))
+    boxes = real_photos.views(photo, 3, 256, 448)
+    for f, box in zip(frames, boxes):  # the same reduction as the real-photo sets'
+        assert np.array_equal(np.asarray(Image.open(f)), real_photos.downscale(photo, box, 256, 448))
+    stamp = frames[0].stat().st_mtime_ns
+    assert real_photos.write_training_sequences(raw, 3, source=src, photos=photos) == got  # a rerun writes nothing
+    assert frames[0].stat().st_mtime_ns == stamp
+
+
+def test_every_training_photo_comes_from_a_package_no_graded_or_validation_photo_comes_from():
+    graded = {p.package for p in real_photos.PHOTOS + real_photos.VAL_PHOTOS}
+    assert real_photos.TRAIN_PHOTOS and not graded & {p.package for p in real_photos.TRAIN_PHOTOS}
+    assert set(real_photos.PACKAGES) >= {p.package for p in real_photos.TRAIN_PHOTOS}  # fetch unpacks it
