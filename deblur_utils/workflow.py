@@ -71,7 +71,9 @@ def training_photos_missing() -> list:
     """The recipe's training photos (``training_photos``) that notebook 01 did not find, from the data
     manifest: a model trained without them is below the recipe's, and the report says so."""
     path = manifest_path()
-    return json.loads(path.read_text()).get("training_photos_missing") or [] if path.exists() else []
+    if not path.exists():
+        return []
+    return json.loads(path.read_text()).get("training_photos_missing") or []
 
 
 def manifest_path() -> Path:
