@@ -274,3 +274,21 @@ class BlindWienerNet(nn.Module):
         keep = keep & (gate_sigma < self.keep_below)
         return torch.where(keep[:, None, None, None], x.to(y.dtype), y)
 
+
+
+class GivenSigma(nn.Module):
+    """A blind Wiener network given the true sigma of its input's blur in place of its own estimate.
+
+    The same checkpoint and the same gate, read on the true sigma: graded beside the blind model
+    (notebook 04's ``..._true_sigma`` row), the difference is what the blur estimate costs, at no
+    training cost.
+    """
+
+    def __init__(self, model: BlindWienerNet, sigma: float):
+        super().__init__()
+        if not isinstance(model, BlindWienerNet) or not model.blind:
+            raise ValueError("GivenSigma wraps a blind Wiener network (model: blind_wiener without fixed_sigma)")
+        self.model, self.sigma = model, float(sigma)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, sigma=torch.full((len(x),), self.sigma, device=x.device))

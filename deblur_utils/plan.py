@@ -110,7 +110,8 @@ def configs(P: dict) -> list[tuple]:
                                                ("residual", workflow.residual_config(P)),
                                                ("ours", workflow.ours_config(P)))
            if name in P.get("train_02", ["faithful", "residual", "ours"])]
-    out += [("03", f"ours told {p}", workflow.per_preset_config(P, p)) for p in P["presets"]]
+    if P.get("told_runs"):
+        out += [("03", f"ours told {p}", workflow.per_preset_config(P, p)) for p in P["presets"]]
     return out + [("03", f"small SRCNN {p}", workflow.small_config(P, p)) for p in P["presets"]]
 
 

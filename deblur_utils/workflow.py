@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import distributed, embedded, paths, real_photos
+from .blind import GivenSigma
 from .blur import get_preset
 from .atomic import json_safe, write_json_atomic
 from .data import load_cached, make_splits, prepare_sets, save_splits, sequence_of
@@ -189,6 +190,23 @@ def train_per_preset(P: dict, preset: str, progress=True) -> dict:
                      method=f"ours_{P['ours']['model']}_told_blur")
 
 
+def train_told(P: dict, progress=True) -> dict:
+    """Notebook 03's runs of our model told the blur, one per preset, when ``P["told_runs"]`` asks for
+    them (else none: notebook 04 grades 02's checkpoint given the true sigma, ``true_sigma_method``)."""
+    if not P.get("told_runs"):
+        return {}
+    return {p: train_per_preset(P, p, progress=progress) for p in P["presets"]}
+
+
+def true_sigma_method(P: dict) -> str | None:
+    """The name of notebook 04's row "our blind checkpoint given the true sigma", or None when our model
+    has no estimate to bypass (not a blind Wiener network)."""
+    ours = P["ours"]
+    if ours["model"] != "blind_wiener" or ours.get("model_kwargs", {}).get("fixed_sigma") is not None:
+        return None
+    return f"ours_{ours['model']}_true_sigma"
+
+
 def methods_path() -> Path:
     return paths.runs_dir() / "methods.json"
 
@@ -220,6 +238,9 @@ def _write_predictions(out_dir: Path, rels, frames_uint8) -> None:
 def evaluate(P: dict, progress=True) -> dict:
     """The 04 table: every method x preset on the test split, graded from uint8 PNGs like the course.
 
+    Beside every recorded method, our blind checkpoint given each preset's true sigma
+    (``true_sigma_method``): the same weights with the estimate bypassed, so the gap is the estimate's.
+
     Writes predictions under reports/predictions/<method>/<preset>/ and reports/metrics.json.
     """
     processed = paths.processed_dir()
@@ -246,6 +267,9 @@ def evaluate(P: dict, progress=True) -> dict:
     steps = [(IDENTITY, p) for p in presets] + [(m, p) for m in CLASSICAL for p in presets]
     learned = learned_methods(P)
     steps += [(m, p) for m in learned for p in presets if p in learned[m]]
+    ours, given = f"ours_{P['ours']['model']}", true_sigma_method(P)
+    if given and ours in learned:
+        steps += [(given, p) for p in presets if p in learned[ours]]
     for name, preset in tqdm(steps, desc="04 evaluate", disable=not progress):
         t = time.monotonic()
         blurred = test[preset]
@@ -263,6 +287,15 @@ def evaluate(P: dict, progress=True) -> dict:
             if len(grid) > 1 and best in (min(grid), max(grid)):  # the optimum may lie outside the grid
                 entry.setdefault("at_grid_edge", []).append(preset)
             entry.setdefault("seconds_per_frame", {})[preset] = (time.monotonic() - t) / len(blurred)
+        elif name == given:
+            ckpt_path = learned[ours][preset]
+            if not ckpt_path.exists():  # ours' own row records it missing
+                continue
+            model, _ = model_from_checkpoint(ckpt_path, device)
+            grade(name, preset, predict_uint8(GivenSigma(model, get_preset(preset).sigma), np.asarray(blurred), device))
+            info.setdefault(name, {"kind": f"{ours}'s checkpoint given each blur's true sigma (its estimate "
+                                           f"bypassed): what the estimate costs",
+                                   "given_sigma_of": ours, "from_checkpoint": str(ckpt_path)})
         else:
             ckpt_path = learned[name][preset]
             if not ckpt_path.exists():  # recorded, then deleted
@@ -487,7 +520,8 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
     Nothing here is tuned on these photos: the Wiener filter keeps the balance notebook 04 chose per
     preset on the embedded validation frames, and for sigma 1.2 gets one chosen the same way. Blind
     models (one checkpoint for every preset) see every blur; a model trained per preset grades at its
-    own preset, and at sigma 1.2 with the nearest preset's model (b), as one would have to use it.
+    own preset, and at sigma 1.2 with the nearest preset's model (b), as one would have to use it; the
+    blind checkpoint given the true sigma (``true_sigma_method``) is given each blur's own.
     Writes reports/real_photos.json (per-frame PSNRs) and adds ``real_photos`` to metrics.json;
     returns None, and leaves both as they were, when the set is not built (notebook 01, ``make``).
     """
@@ -517,6 +551,8 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
                if i.get("kind") == "learned" and i.get("checkpoint")}
     steps = [(IDENTITY, b) for b in blurs] + [("wiener", b) for b in blurs]
     steps += [(m, b) for m in learned for b in blurs if (b if b in learned[m] else nearest_preset(b)) in learned[m]]
+    given = {m: i["from_checkpoint"] for m, i in metrics["method_info"].items() if i.get("from_checkpoint")}
+    steps += [(m, b) for m in given for b in blurs]
     for name, b in tqdm(steps, desc="04 real photos", disable=not progress):
         blurred = real[b]
         if name == IDENTITY:
@@ -524,6 +560,11 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
         elif name == "wiener":
             out = np.stack(map_frames(lambda f: wiener_deblur(f, b, balances[b]), blurred))
             how.setdefault(name, {})[b] = f"balance {balances[b]:g}"
+        elif name in given:
+            if given[name] not in models:
+                models[given[name]] = model_from_checkpoint(given[name], device)[0]
+            out = predict_uint8(GivenSigma(models[given[name]], EVAL_BLURS[b].sigma), blurred, device)
+            how.setdefault(name, {})[b] = f"given sigma {EVAL_BLURS[b].sigma:g}"
         else:
             ckpt = learned[name].get(b) or learned[name][nearest_preset(b)]
             if ckpt not in models:

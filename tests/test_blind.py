@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from deblur_utils.blind import BlindWienerNet, SpectralSigma, WienerLayer
+from deblur_utils.blind import BlindWienerNet, GivenSigma, SpectralSigma, WienerLayer
 from deblur_utils.blur import blur_uint8, gaussian_kernel_q8, kernel_size_for_sigma
 from deblur_utils.blur_torch import blur_valid_q8, margin_for, otf_q8
 from deblur_utils.metrics import psnr_db
@@ -168,6 +168,11 @@ def test_blind_model_runs_blind_and_told(rng):
     assert not told.blind and told(x).shape == x.shape
     with pytest.raises(ValueError, match="fixed_sigma"):
         build_model("blind_wiener", fixed_sigma=-1)
+    given = GivenSigma(blind, 1.3)  # the blind model with its estimate bypassed
+    assert torch.equal(given(x), blind(x, sigma=torch.tensor([1.3])))
+    assert not torch.equal(given(x), GivenSigma(blind, 0.7)(x))
+    with pytest.raises(ValueError, match="blind Wiener"):
+        GivenSigma(told, 1.0)
 
 
 def test_luma_refiner_adds_one_correction_to_every_channel(rng):

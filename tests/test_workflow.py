@@ -7,7 +7,10 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio
 
 from deblur_utils import config, paths, workflow
+from deblur_utils.blind import GivenSigma
+from deblur_utils.data import load_cached
 from deblur_utils.imageio import read_rgb
+from deblur_utils.train import model_from_checkpoint, predict_uint8
 
 
 def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
@@ -30,6 +33,15 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
     assert on_disk["best_checkpoint"].endswith("best.pt")
     assert "srcnn_faithful" not in on_disk["methods"]
 
+    # the same checkpoint given each preset's true sigma: its own row, never the "best learned" one
+    given = on_disk["method_info"]["ours_blind_wiener_true_sigma"]
+    assert given["from_checkpoint"] == on_disk["best_checkpoint"] and given["given_sigma_of"] == "ours_blind_wiener"
+    test = load_cached(paths.processed_dir(), "test", ["b"], P["test_max_frames"])
+    model, _ = model_from_checkpoint(on_disk["best_checkpoint"])
+    pred = predict_uint8(GivenSigma(model, 1.0), np.asarray(test["b"]), "cpu")
+    assert on_disk["methods"]["ours_blind_wiener_true_sigma"]["b"]["psnr_db"] == pytest.approx(
+        np.mean([peak_signal_noise_ratio(s, q) for s, q in zip(np.asarray(test["sharp"]), pred)]), rel=1e-12)
+
     # identity on preset c, recomputed from the Set A / Set B PNGs of the test split
     splits = json.loads(paths.splits_path().read_text())
     sharp_files = sorted(f for s in splits["test"] for f in (paths.sharp_dir() / s).glob("*.png"))[: P["test_max_frames"]]
@@ -37,6 +49,21 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
                         for f in sharp_files])
     assert on_disk["methods"]["identity"]["c"]["psnr_db"] == pytest.approx(expected, rel=1e-12)
     assert on_disk["methods"]["identity"]["c"]["n_images"] == len(sharp_files)
+
+
+def test_the_told_runs_train_only_when_asked():
+    """The default trains no told runs (04 grades ours given the true sigma instead): train_told is empty
+    and the plan of the run's cost leaves them out; asked for, the plan has one per preset."""
+    from deblur_utils import plan
+
+    off = config.load_params("ci", told_runs=False)
+    assert workflow.train_told(off, progress=False) == {}
+    assert not [name for _, name, _ in plan.configs(off) if name.startswith("ours told")]
+    on = config.load_params("ci", told_runs=True)
+    assert [name for _, name, _ in plan.configs(on) if name.startswith("ours told")] == ["ours told a", "ours told b",
+                                                                                          "ours told c"]
+    assert workflow.true_sigma_method(off) == "ours_blind_wiener_true_sigma"
+    assert workflow.true_sigma_method(config.load_params("ci", ours={"model": "residual_srcnn"})) is None
 
 
 def test_how_far_training_got_is_stated_per_method():
