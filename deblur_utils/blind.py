@@ -279,9 +279,10 @@ class BlindWienerNet(nn.Module):
 class GivenSigma(nn.Module):
     """A blind Wiener network given the true sigma of its input's blur in place of its own estimate.
 
-    The same checkpoint and the same gate, read on the true sigma: graded beside the blind model
-    (notebook 04's ``..._true_sigma`` row), the difference is what the blur estimate costs, at no
-    training cost.
+    The same checkpoint and the same no-harm rules, read on the true sigma: the gate, and a frame
+    that preset a's 8-bit blur maps onto itself comes back unchanged when the sigma is below
+    ``keep_below``. Graded beside the blind model (notebook 04's ``..._true_sigma`` row), the
+    difference is what the blur estimate costs, at no training cost.
     """
 
     def __init__(self, model: BlindWienerNet, sigma: float):
@@ -291,4 +292,8 @@ class GivenSigma(nn.Module):
         self.model, self.sigma = model, float(sigma)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, sigma=torch.full((len(x),), self.sigma, device=x.device))
+        m = self.model
+        y = m(x, sigma=torch.full((len(x),), self.sigma, device=x.device))
+        if m.use_gate and m.keep_fixed and self.sigma < m.keep_below:
+            y = torch.where(m.fixed_points(x)[:, None, None, None], x.to(y.dtype), y)
+        return y

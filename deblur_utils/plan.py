@@ -132,6 +132,7 @@ def runs(P: dict, frames: int) -> list[Run]:
 
 def plan(P: dict, frames: int, cores: int = 2) -> dict:
     """Minutes per notebook (and per run) of parameter set ``P`` on ``frames`` raw frames."""
+    from . import workflow
     from .blur import EVAL_BLURS
 
     train_runs = runs(P, frames)
@@ -151,6 +152,8 @@ def plan(P: dict, frames: int, cores: int = 2) -> dict:
     per_frame = {name: forward_tflop(cfg.model, cfg.model_kwargs) for _, name, cfg in configs(P)}
     gpu04 = sum(per_frame[name] * n_test * len(cfg.presets) for _, name, cfg in configs(P))
     gpu04 += per_frame.get("ours", 0) * (len(P["sweep_sigmas"]) * (P["sweep_max_frames"] or n_test) + real)
+    if workflow.true_sigma_method(P):  # ours' checkpoint graded again, given the true sigma
+        gpu04 += per_frame.get("ours", 0) * (n_test * presets + real)
     rl = sum(P["rl_iterations"]) * RL_ITERATION_CPU_S
     cpu04 = presets * (n_tune * (len(P["wiener_balances"]) * WIENER_CPU_S + rl)
                        + n_test * (WIENER_CPU_S + max(P["rl_iterations"]) * RL_ITERATION_CPU_S)) / 60

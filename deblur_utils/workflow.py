@@ -190,12 +190,16 @@ def train_per_preset(P: dict, preset: str, progress=True) -> dict:
                      method=f"ours_{P['ours']['model']}_told_blur")
 
 
-def train_told(P: dict, progress=True) -> dict:
+def train_told(P: dict, progress=True, log=print) -> dict:
     """Notebook 03's runs of our model told the blur, one per preset, when ``P["told_runs"]`` asks for
-    them (else none: notebook 04 grades 02's checkpoint given the true sigma, ``true_sigma_method``)."""
-    if not P.get("told_runs"):
-        return {}
-    return {p: train_per_preset(P, p, progress=progress) for p in P["presets"]}
+    them. Else none, and told runs an earlier parameter set recorded are taken off runs/methods.json
+    (their checkpoints stay in runs/), so that notebook 04 grades what this set trains: 02's checkpoint
+    given the true sigma (``true_sigma_method``) stands in for them."""
+    if P.get("told_runs"):
+        return {p: train_per_preset(P, p, progress=progress) for p in P["presets"]}
+    if unregister_method(f"ours_{P['ours']['model']}_told_blur"):
+        log("told_runs is off: the told runs recorded earlier are no longer graded (their checkpoints stay in runs/)")
+    return {}
 
 
 def true_sigma_method(P: dict) -> str | None:
@@ -219,6 +223,16 @@ def register_method(method: str, presets, checkpoint: Path) -> None:
     for p in presets:
         entry[get_preset(p).name] = str(checkpoint)
     write_json_atomic(path, table)
+
+
+def unregister_method(method: str) -> bool:
+    """Take ``method`` off runs/methods.json (its checkpoints are left where they are); True if it was there."""
+    path = methods_path()
+    table = json.loads(path.read_text()) if path.exists() else {}
+    if table.pop(method, None) is None:
+        return False
+    write_json_atomic(path, table)
+    return True
 
 
 def learned_methods(P: dict) -> dict:
@@ -292,6 +306,9 @@ def evaluate(P: dict, progress=True) -> dict:
             if not ckpt_path.exists():  # ours' own row records it missing
                 continue
             model, _ = model_from_checkpoint(ckpt_path, device)
+            if not getattr(model, "blind", False):  # 02 trained it told the blur: no estimate to bypass
+                info.setdefault(name, {"kind": f"not graded: {ckpt_path} is not a blind Wiener network"})
+                continue
             grade(name, preset, predict_uint8(GivenSigma(model, get_preset(preset).sigma), np.asarray(blurred), device))
             info.setdefault(name, {"kind": f"{ours}'s checkpoint given each blur's true sigma (its estimate "
                                            f"bypassed): what the estimate costs",

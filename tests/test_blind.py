@@ -175,6 +175,19 @@ def test_blind_model_runs_blind_and_told(rng):
         GivenSigma(told, 1.0)
 
 
+def test_given_a_sigma_below_keep_below_a_fixed_point_comes_back_unchanged():
+    """GivenSigma keeps the blind model's no-harm rule: a frame preset a's 8-bit blur leaves unchanged
+    comes back unchanged at preset a's sigma, and is deblurred at b's (above keep_below)."""
+    flat = torch.full((1, 3, 64, 96), 128 / 255)  # a blur leaves a flat frame unchanged
+    flat[..., 20:40, 30:60] = 129 / 255  # a step of one grey level: still a fixed point of preset a
+    model = build_model("blind_wiener", width=8, blocks=1, keep_below=0.7)
+    torch.nn.init.normal_(model.tail.weight, std=0.1)
+    assert bool(model.fixed_points(flat).all())
+    with torch.no_grad():
+        assert torch.equal(GivenSigma(model, 0.3)(flat), flat)
+        assert not torch.equal(GivenSigma(model, 1.0)(flat), flat)
+
+
 def test_luma_refiner_adds_one_correction_to_every_channel(rng):
     model = build_model("blind_wiener", width=8, blocks=1, refine_on="luma")
     torch.nn.init.normal_(model.tail.weight, std=0.1)

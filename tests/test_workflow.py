@@ -37,8 +37,9 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
     given = on_disk["method_info"]["ours_blind_wiener_true_sigma"]
     assert given["from_checkpoint"] == on_disk["best_checkpoint"] and given["given_sigma_of"] == "ours_blind_wiener"
     test = load_cached(paths.processed_dir(), "test", ["b"], P["test_max_frames"])
-    model, _ = model_from_checkpoint(on_disk["best_checkpoint"])
-    pred = predict_uint8(GivenSigma(model, 1.0), np.asarray(test["b"]), "cpu")
+    device = workflow.pick_device(P["device"])  # where evaluate() ran: the same roundings
+    model, _ = model_from_checkpoint(on_disk["best_checkpoint"], device)
+    pred = predict_uint8(GivenSigma(model, 1.0), np.asarray(test["b"]), device)
     assert on_disk["methods"]["ours_blind_wiener_true_sigma"]["b"]["psnr_db"] == pytest.approx(
         np.mean([peak_signal_noise_ratio(s, q) for s, q in zip(np.asarray(test["sharp"]), pred)]), rel=1e-12)
 
@@ -58,6 +59,16 @@ def test_the_told_runs_train_only_when_asked():
 
     off = config.load_params("ci", told_runs=False)
     assert workflow.train_told(off, progress=False) == {}
+    # told runs an earlier set recorded are no longer graded (their checkpoints are not touched)
+    ckpt = paths.runs_dir() / "told_x" / "best.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"x")
+    workflow.register_method("ours_blind_wiener_told_blur", ["b"], ckpt)
+    workflow.register_method("ours_blind_wiener", ["a", "b", "c"], ckpt)
+    said = []
+    assert workflow.train_told(off, progress=False, log=said.append) == {}
+    assert set(workflow.learned_methods(off)) == {"ours_blind_wiener"} and ckpt.exists()
+    assert "no longer graded" in said[0]
     assert not [name for _, name, _ in plan.configs(off) if name.startswith("ours told")]
     on = config.load_params("ci", told_runs=True)
     assert [name for _, name, _ in plan.configs(on) if name.startswith("ours told")] == ["ours told a", "ours told b",
