@@ -32,7 +32,8 @@ from deblur_utils.atomic import json_safe, write_json_atomic  # noqa: E402
 from deblur_utils.data import load_cached  # noqa: E402
 from deblur_utils.metrics import psnr_db, summarize  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
-from deblur_utils.train import model_from_checkpoint, pick_device, predict_uint8, to_tensor, to_uint8  # noqa: E402
+from deblur_utils.train import (estimate_sigmas, model_from_checkpoint, pick_device, predict_uint8,  # noqa: E402
+                                to_tensor, to_uint8)
 from gate import checkpoints  # noqa: E402
 
 BATCH = 8
@@ -40,9 +41,7 @@ BATCH = 8
 
 def own_estimates(model, blurred, device) -> torch.Tensor:
     """The estimate the deconvolution uses (the tiles' ``sigma_quantile``), per frame."""
-    with torch.no_grad():
-        return torch.cat([model.estimator.estimate(to_tensor(blurred[i:i + BATCH]).to(device), model.sigma_quantile)[0]
-                          .cpu() for i in range(0, len(blurred), BATCH)])
+    return torch.from_numpy(estimate_sigmas(model, np.asarray(blurred), device, BATCH))
 
 
 def course_psnr(sharp, pred) -> float:

@@ -297,3 +297,13 @@ class GivenSigma(nn.Module):
         if m.use_gate and m.keep_fixed and self.sigma < m.keep_below:
             y = torch.where(m.fixed_points(x)[:, None, None, None], x.to(y.dtype), y)
         return y
+
+
+def one_sigma(estimates) -> float:
+    """One sigma for frames that share one blur (each preset's folder, the course's grading set): the
+    median of the frames' own estimates, in log. The frames' estimates scatter with each photo's own
+    sharpness (a photo soft before any blur reads high); their median over a set does not."""
+    logs = np.log(np.asarray(estimates, dtype=np.float64))
+    if logs.size == 0:
+        raise ValueError("one_sigma needs the estimates of at least one frame")
+    return float(np.exp(np.median(logs)))

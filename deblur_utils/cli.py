@@ -2,6 +2,7 @@
 
     evaluate PRED_DIR SHARP_DIR                grade like the course script
     deblur --checkpoint CKPT IN_DIR OUT_DIR    deblur a folder of images to PNGs of the same names
+                                               (--one-blur: one sigma for the whole folder)
     blur --preset P IN_DIR OUT_DIR             blur a folder of images with a preset
     prepare [--raw-dir DIR] [--workers N]      build Set A / Set B and the split (notebook 01)
     fetch-real-photos                          unpack the Debian packages of the real photos (test,
@@ -107,12 +108,38 @@ def cmd_deblur(args) -> int:
     print(f"{ckpt['model']} {ckpt['model_kwargs']} ({ckpt['parameters']:,} parameters) on {device}")
     import numpy as np
 
+    if args.one_blur:
+        model = _one_blur(model, args, device)
+
     def deblur(imgs):
         return list(predict_uint8(model, np.stack(imgs), device, batch_size=batch, tile=args.tile,
                                   amp=args.amp))
 
     batch = args.batch_size or (2 if torch.device(device).type == "cpu" else 8)
     return _map_folder(args.in_dir, args.out_dir, deblur, "deblur", batch=batch)
+
+
+def _one_blur(model, args, device):
+    """``model`` given one sigma for the whole folder: the median of its own per-image estimates (every
+    image of the folder blurred with the same kernel, as each of the course's folders)."""
+    from tqdm.auto import tqdm
+
+    from .blind import GivenSigma, one_sigma
+    from .imageio import ImageReadError, read_rgb
+    from .train import estimate_sigmas
+
+    if not getattr(model, "blind", False):
+        raise ValueError(f"--one-blur needs a checkpoint of the blind Wiener network (model blind_wiener, no "
+                         f"fixed_sigma); {args.checkpoint} is not one: drop --one-blur")
+    estimates = []
+    for src, _ in tqdm(_image_pairs(args.in_dir, args.out_dir), desc="estimate the blur", unit="image"):
+        try:
+            estimates.extend(estimate_sigmas(model, read_rgb(src)[None], device))
+        except ImageReadError:  # the deblur pass lists it
+            continue
+    sigma = one_sigma(estimates)
+    print(f"one blur for the folder: sigma {sigma:.3f} (median of {len(estimates)} images' estimates)")
+    return GivenSigma(model, sigma)
 
 
 def cmd_prepare(args) -> int:
@@ -297,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--amp", default="off", choices=["auto", "bf16", "fp16", "off"],
                    help="mixed precision (auto: bf16/fp16 on CUDA, bf16 on a CPU with native bf16 such as "
                         "AVX512-BF16); off (default) is exact float32, as grading uses")
+    d.add_argument("--one-blur", action="store_true",
+                   help="every image of IN_DIR shares one blur (as each preset's folder): deblur them all with "
+                        "one sigma, the median of the blind model's per-image estimates")
     d.set_defaults(fn=cmd_deblur)
 
     b = sub.add_parser("blur", help="blur every image in IN_DIR into OUT_DIR (PNG, same names)")

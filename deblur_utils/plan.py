@@ -152,8 +152,8 @@ def plan(P: dict, frames: int, cores: int = 2) -> dict:
     per_frame = {name: forward_tflop(cfg.model, cfg.model_kwargs) for _, name, cfg in configs(P)}
     gpu04 = sum(per_frame[name] * n_test * len(cfg.presets) for _, name, cfg in configs(P))
     gpu04 += per_frame.get("ours", 0) * (len(P["sweep_sigmas"]) * (P["sweep_max_frames"] or n_test) + real)
-    if workflow.true_sigma_method(P):  # ours' checkpoint graded again, given the true sigma
-        gpu04 += per_frame.get("ours", 0) * (n_test * presets + real)
+    # ours' checkpoint graded again per GIVEN_SIGMA row (the one-blur row's estimates cost little beside it)
+    gpu04 += len(workflow.given_sigma_methods(P)) * per_frame.get("ours", 0) * (n_test * presets + real)
     rl = sum(P["rl_iterations"]) * RL_ITERATION_CPU_S
     cpu04 = presets * (n_tune * (len(P["wiener_balances"]) * WIENER_CPU_S + rl)
                        + n_test * (WIENER_CPU_S + max(P["rl_iterations"]) * RL_ITERATION_CPU_S)) / 60

@@ -15,13 +15,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import distributed, embedded, paths, real_photos
-from .blind import GivenSigma
+from .blind import GivenSigma, one_sigma
 from .blur import get_preset
 from .atomic import json_safe, write_json_atomic
 from .data import load_cached, make_splits, prepare_sets, save_splits, sequence_of
 from .imageio import write_png_atomic
 from .metrics import CLASSICAL, evaluate_dirs, map_frames, tune_classical
-from .train import TrainConfig, model_from_checkpoint, pick_device, predict_uint8, train
+from .train import TrainConfig, estimate_sigmas, model_from_checkpoint, pick_device, predict_uint8, train
 
 IDENTITY = "identity"
 
@@ -194,7 +194,7 @@ def train_told(P: dict, progress=True, log=print) -> dict:
     """Notebook 03's runs of our model told the blur, one per preset, when ``P["told_runs"]`` asks for
     them. Else none, and told runs an earlier parameter set recorded are taken off runs/methods.json
     (their checkpoints stay in runs/), so that notebook 04 grades what this set trains: 02's checkpoint
-    given the true sigma (``true_sigma_method``) stands in for them."""
+    given the true sigma (``given_sigma_methods``) stands in for them."""
     if P.get("told_runs"):
         return {p: train_per_preset(P, p, progress=progress) for p in P["presets"]}
     if unregister_method(f"ours_{P['ours']['model']}_told_blur"):
@@ -202,13 +202,27 @@ def train_told(P: dict, progress=True, log=print) -> dict:
     return {}
 
 
-def true_sigma_method(P: dict) -> str | None:
-    """The name of notebook 04's row "our blind checkpoint given the true sigma", or None when our model
-    has no estimate to bypass (not a blind Wiener network)."""
+GIVEN_SIGMA = {  # notebook 04's rows of our blind checkpoint given one sigma per set: how each is chosen
+    "true_sigma": "given each blur's true sigma (its estimate bypassed): what the estimate costs",
+    "one_blur": "one blur per set: every frame given the median of the set's own per-frame estimates "
+                "(a set blurred with one kernel, as each preset's and the course's grading set)",
+}
+
+
+def given_sigma_methods(P: dict) -> dict:
+    """Notebook 04's rows of our blind checkpoint given one sigma per set, name -> how (a key of
+    ``GIVEN_SIGMA``); none when our model has no estimate to replace (not a blind Wiener network)."""
     ours = P["ours"]
     if ours["model"] != "blind_wiener" or ours.get("model_kwargs", {}).get("fixed_sigma") is not None:
-        return None
-    return f"ours_{ours['model']}_true_sigma"
+        return {}
+    return {f"ours_{ours['model']}_{how}": how for how in GIVEN_SIGMA}
+
+
+def given_sigma(how: str, model, blurred, true_sigma: float, device) -> float:
+    """The one sigma a ``GIVEN_SIGMA`` row gives every frame of a set blurred with ``true_sigma``."""
+    if how == "true_sigma":
+        return float(true_sigma)
+    return one_sigma(estimate_sigmas(model, np.asarray(blurred), device))
 
 
 def methods_path() -> Path:
@@ -252,8 +266,9 @@ def _write_predictions(out_dir: Path, rels, frames_uint8) -> None:
 def evaluate(P: dict, progress=True) -> dict:
     """The 04 table: every method x preset on the test split, graded from uint8 PNGs like the course.
 
-    Beside every recorded method, our blind checkpoint given each preset's true sigma
-    (``true_sigma_method``): the same weights with the estimate bypassed, so the gap is the estimate's.
+    Beside every recorded method, our blind checkpoint given one sigma per preset
+    (``given_sigma_methods``): the true sigma (the gap to the blind row is the estimate's), and the
+    median of the set's own per-frame estimates (one blur per set, as each preset's test frames share).
 
     Writes predictions under reports/predictions/<method>/<preset>/ and reports/metrics.json.
     """
@@ -281,9 +296,9 @@ def evaluate(P: dict, progress=True) -> dict:
     steps = [(IDENTITY, p) for p in presets] + [(m, p) for m in CLASSICAL for p in presets]
     learned = learned_methods(P)
     steps += [(m, p) for m in learned for p in presets if p in learned[m]]
-    ours, given = f"ours_{P['ours']['model']}", true_sigma_method(P)
-    if given and ours in learned:
-        steps += [(given, p) for p in presets if p in learned[ours]]
+    ours, given = f"ours_{P['ours']['model']}", given_sigma_methods(P)
+    if ours in learned:
+        steps += [(m, p) for m in given for p in presets if p in learned[ours]]
     for name, preset in tqdm(steps, desc="04 evaluate", disable=not progress):
         t = time.monotonic()
         blurred = test[preset]
@@ -301,18 +316,20 @@ def evaluate(P: dict, progress=True) -> dict:
             if len(grid) > 1 and best in (min(grid), max(grid)):  # the optimum may lie outside the grid
                 entry.setdefault("at_grid_edge", []).append(preset)
             entry.setdefault("seconds_per_frame", {})[preset] = (time.monotonic() - t) / len(blurred)
-        elif name == given:
+        elif name in given:
             ckpt_path = learned[ours][preset]
             if not ckpt_path.exists():  # ours' own row records it missing
                 continue
             model, _ = model_from_checkpoint(ckpt_path, device)
-            if not getattr(model, "blind", False):  # 02 trained it told the blur: no estimate to bypass
+            if not getattr(model, "blind", False):  # 02 trained it told the blur: no estimate to replace
                 info.setdefault(name, {"kind": f"not graded: {ckpt_path} is not a blind Wiener network"})
                 continue
-            grade(name, preset, predict_uint8(GivenSigma(model, get_preset(preset).sigma), np.asarray(blurred), device))
-            info.setdefault(name, {"kind": f"{ours}'s checkpoint given each blur's true sigma (its estimate "
-                                           f"bypassed): what the estimate costs",
-                                   "given_sigma_of": ours, "from_checkpoint": str(ckpt_path)})
+            sigma = given_sigma(given[name], model, blurred, get_preset(preset).sigma, device)
+            grade(name, preset, predict_uint8(GivenSigma(model, sigma), np.asarray(blurred), device))
+            entry = info.setdefault(name, {"kind": f"{ours}'s checkpoint {GIVEN_SIGMA[given[name]]}",
+                                           "given": given[name], "given_sigma_of": ours,
+                                           "from_checkpoint": str(ckpt_path)})
+            entry.setdefault("sigma", {})[preset] = sigma
         else:
             ckpt_path = learned[name][preset]
             if not ckpt_path.exists():  # recorded, then deleted
@@ -538,7 +555,7 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
     preset on the embedded validation frames, and for sigma 1.2 gets one chosen the same way. Blind
     models (one checkpoint for every preset) see every blur; a model trained per preset grades at its
     own preset, and at sigma 1.2 with the nearest preset's model (b), as one would have to use it; the
-    blind checkpoint given the true sigma (``true_sigma_method``) is given each blur's own.
+    blind checkpoint's ``GIVEN_SIGMA`` rows get each blur's true sigma, or one estimate for the set.
     Writes reports/real_photos.json (per-frame PSNRs) and adds ``real_photos`` to metrics.json;
     returns None, and leaves both as they were, when the set is not built (notebook 01, ``make``).
     """
@@ -568,7 +585,7 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
                if i.get("kind") == "learned" and i.get("checkpoint")}
     steps = [(IDENTITY, b) for b in blurs] + [("wiener", b) for b in blurs]
     steps += [(m, b) for m in learned for b in blurs if (b if b in learned[m] else nearest_preset(b)) in learned[m]]
-    given = {m: i["from_checkpoint"] for m, i in metrics["method_info"].items() if i.get("from_checkpoint")}
+    given = {m: i for m, i in metrics["method_info"].items() if i.get("from_checkpoint")}
     steps += [(m, b) for m in given for b in blurs]
     for name, b in tqdm(steps, desc="04 real photos", disable=not progress):
         blurred = real[b]
@@ -578,10 +595,12 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
             out = np.stack(map_frames(lambda f: wiener_deblur(f, b, balances[b]), blurred))
             how.setdefault(name, {})[b] = f"balance {balances[b]:g}"
         elif name in given:
-            if given[name] not in models:
-                models[given[name]] = model_from_checkpoint(given[name], device)[0]
-            out = predict_uint8(GivenSigma(models[given[name]], EVAL_BLURS[b].sigma), blurred, device)
-            how.setdefault(name, {})[b] = f"given sigma {EVAL_BLURS[b].sigma:g}"
+            ckpt = given[name]["from_checkpoint"]
+            if ckpt not in models:
+                models[ckpt] = model_from_checkpoint(ckpt, device)[0]
+            sigma = given_sigma(given[name]["given"], models[ckpt], blurred, EVAL_BLURS[b].sigma, device)
+            out = predict_uint8(GivenSigma(models[ckpt], sigma), blurred, device)
+            how.setdefault(name, {})[b] = f"given sigma {sigma:.3g}"
         else:
             ckpt = learned[name].get(b) or learned[name][nearest_preset(b)]
             if ckpt not in models:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from deblur_utils.blind import BlindWienerNet, GivenSigma, SpectralSigma, WienerLayer
+from deblur_utils.blind import BlindWienerNet, GivenSigma, SpectralSigma, WienerLayer, one_sigma
 from deblur_utils.blur import blur_uint8, gaussian_kernel_q8, kernel_size_for_sigma
 from deblur_utils.blur_torch import blur_valid_q8, margin_for, otf_q8
 from deblur_utils.metrics import psnr_db
@@ -173,6 +173,13 @@ def test_blind_model_runs_blind_and_told(rng):
     assert not torch.equal(given(x), GivenSigma(blind, 0.7)(x))
     with pytest.raises(ValueError, match="blind Wiener"):
         GivenSigma(told, 1.0)
+
+
+def test_one_sigma_is_the_median_of_the_estimates_in_log():
+    assert one_sigma([1.0, 4.0, 2.0]) == pytest.approx(2.0)
+    assert one_sigma([1.0, 4.0]) == pytest.approx(2.0)  # an even count: the geometric mean of the middle two
+    with pytest.raises(ValueError, match="at least one frame"):
+        one_sigma([])
 
 
 def test_given_a_sigma_below_keep_below_a_fixed_point_comes_back_unchanged():

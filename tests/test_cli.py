@@ -73,6 +73,43 @@ def test_deblur_writes_same_names_and_an_untrained_residual_net_is_the_identity(
         np.testing.assert_array_equal(read_rgb(root / "out" / f"{i}.png"), read_rgb(root / "blur" / f"{i}.png"))
 
 
+def test_deblur_one_blur_gives_every_image_the_median_estimate(folders, tmp_path, capsys):
+    """--one-blur: the blind model's per-image estimates, their median in log, every image deblurred
+    with it (as GivenSigma); a checkpoint with no estimate is refused with what to do."""
+    import torch
+
+    from deblur_utils.blind import GivenSigma
+    from deblur_utils.models import build_model
+    from deblur_utils.train import CHECKPOINT_FORMAT, predict_uint8, save_checkpoint
+
+    root, _ = folders
+    torch.manual_seed(0)
+    model = build_model("blind_wiener", width=8, blocks=1)
+    torch.nn.init.normal_(model.tail.weight, std=0.05)
+    save_checkpoint(tmp_path / "blind.pt", {"format": CHECKPOINT_FORMAT, "model": "blind_wiener",
+                                            "model_kwargs": {"width": 8, "blocks": 1},
+                                            "weights": model.state_dict(), "parameters": 1})
+    assert main(["deblur", "--one-blur", "--checkpoint", str(tmp_path / "blind.pt"), str(root / "blur"),
+                 str(root / "out")]) == 0
+    blurred = np.stack([read_rgb(root / "blur" / f"{i}.png") for i in range(3)])
+    with torch.no_grad():
+        own = [model.estimator.estimate(torch.from_numpy(b).permute(2, 0, 1)[None].float() / 255,
+                                        model.sigma_quantile)[0].item() for b in blurred]
+    sigma = float(np.exp(np.median(np.log(own))))
+    assert f"one blur for the folder: sigma {sigma:.3f} (median of 3 images' estimates)" in capsys.readouterr().out
+    expected = predict_uint8(GivenSigma(model, sigma), blurred, "cpu")
+    for i in range(3):
+        np.testing.assert_array_equal(read_rgb(root / "out" / f"{i}.png"), expected[i])
+
+    save_checkpoint(tmp_path / "id.pt", {"format": CHECKPOINT_FORMAT, "model": "resnet",
+                                         "model_kwargs": {"width": 8, "blocks": 1},
+                                         "weights": build_model("resnet", width=8, blocks=1).state_dict(),
+                                         "parameters": 1})
+    assert main(["deblur", "--one-blur", "--checkpoint", str(tmp_path / "id.pt"), str(root / "blur"),
+                 str(root / "o2")]) == 2
+    assert "--one-blur needs a checkpoint of the blind Wiener network" in capsys.readouterr().err
+
+
 def test_deblur_with_a_non_checkpoint_fails_clearly(folders, tmp_path, capsys):
     root, _ = folders
     (tmp_path / "x.pt").write_text("hello")

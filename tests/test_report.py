@@ -235,7 +235,7 @@ def test_the_real_photo_chapter_grades_every_method_or_says_why_not(ci_run):
         pytest.skip("the real-photo packages are not unpacked here (`make real-photos`)")
     real = metrics["real_photos"]
     learned = [m for m, i in metrics["method_info"].items() if i.get("kind") == "learned"]
-    assert set(real) == {"identity", "wiener", *learned, "ours_blind_wiener_true_sigma"}
+    assert set(real) == {"identity", "wiener", *learned, "ours_blind_wiener_true_sigma", "ours_blind_wiener_one_blur"}
     for method, per in real.items():
         assert set(per) == {"a", "b", "c", "s1.2"}, method
         assert all(set(e) == {"psnr_db", "ssim", "n_images", "n_infinite"} for e in per.values())

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from skimage.metrics import peak_signal_noise_ratio
 
 from deblur_utils import config, paths, workflow
@@ -42,6 +43,14 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
     pred = predict_uint8(GivenSigma(model, 1.0), np.asarray(test["b"]), device)
     assert on_disk["methods"]["ours_blind_wiener_true_sigma"]["b"]["psnr_db"] == pytest.approx(
         np.mean([peak_signal_noise_ratio(s, q) for s, q in zip(np.asarray(test["sharp"]), pred)]), rel=1e-12)
+    # ... and given one blur for the set: the median of its frames' own estimates, every frame given it
+    one = on_disk["method_info"]["ours_blind_wiener_one_blur"]
+    own = [model.estimator.estimate(torch.from_numpy(f).permute(2, 0, 1)[None].float().to(device) / 255,
+                                    model.sigma_quantile)[0].item() for f in np.asarray(test["b"])]
+    assert one["sigma"]["b"] == pytest.approx(float(np.exp(np.median(np.log(own)))), rel=1e-6)
+    pred = predict_uint8(GivenSigma(model, one["sigma"]["b"]), np.asarray(test["b"]), device)
+    assert on_disk["methods"]["ours_blind_wiener_one_blur"]["b"]["psnr_db"] == pytest.approx(
+        np.mean([peak_signal_noise_ratio(s, q) for s, q in zip(np.asarray(test["sharp"]), pred)]), rel=1e-12)
 
     # identity on preset c, recomputed from the Set A / Set B PNGs of the test split
     splits = json.loads(paths.splits_path().read_text())
@@ -73,8 +82,9 @@ def test_the_told_runs_train_only_when_asked():
     on = config.load_params("ci", told_runs=True)
     assert [name for _, name, _ in plan.configs(on) if name.startswith("ours told")] == ["ours told a", "ours told b",
                                                                                           "ours told c"]
-    assert workflow.true_sigma_method(off) == "ours_blind_wiener_true_sigma"
-    assert workflow.true_sigma_method(config.load_params("ci", ours={"model": "residual_srcnn"})) is None
+    assert workflow.given_sigma_methods(off) == {"ours_blind_wiener_true_sigma": "true_sigma",
+                                                 "ours_blind_wiener_one_blur": "one_blur"}
+    assert workflow.given_sigma_methods(config.load_params("ci", ours={"model": "residual_srcnn"})) == {}
 
 
 def test_how_far_training_got_is_stated_per_method():

@@ -76,6 +76,16 @@ def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_siz
 
 
 @torch.inference_mode()
+def estimate_sigmas(model: nn.Module, frames_uint8: np.ndarray, device, batch_size: int = 8) -> np.ndarray:
+    """A blind Wiener network's own estimate of each frame's blur (the tiles' ``sigma_quantile``, what
+    its deconvolution uses), (N,) float."""
+    model.eval()
+    return np.concatenate([model.estimator.estimate(to_tensor(frames_uint8[i:i + batch_size]).to(device),
+                                                    model.sigma_quantile)[0].cpu().numpy()
+                           for i in range(0, len(frames_uint8), batch_size)])
+
+
+@torch.inference_mode()
 def validate(model, val_arrays: dict, presets, device, loss_fn, batch_size: int = 4) -> dict:
     """Validation loss and the course PSNR (uint8 outputs, per image then mean) on whole frames, in batches."""
     model.eval()
