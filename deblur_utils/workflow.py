@@ -606,7 +606,7 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
             if ckpt not in models:
                 models[ckpt] = model_from_checkpoint(ckpt, device)[0]
             out = predict_uint8(models[ckpt], blurred, device)
-            if b not in learned[name]:
+            if b not in learned[name] and len(set(learned[name].values())) > 1:  # one model per preset
                 how.setdefault(name, {})[b] = f"the model of preset {nearest_preset(b)}"
         psnrs = [psnr_db(s, o) for s, o in zip(sharp, out)]
         per_frame.setdefault(name, {})[b] = psnrs
