@@ -1,13 +1,18 @@
-"""The same recipe on another instruction set: does a slower CPU give the same table?
+"""The same recipe with other CPU kernels or threads: what the arithmetic pins of numerics.py buy.
 
-    python benchmarks/cross_cpu.py [--isa avx2|default] [--json PATH]
+    python benchmarks/cross_cpu.py [--isa avx2|native|sse41] [--threads N] [--json PATH]
 
-Retrains ours (the parameter set's recipe, seed and steps) in a child process whose ATen and oneDNN
-kernels are held to an older instruction set (``ATEN_CPU_CAPABILITY`` and ``ONEDNN_MAX_CPU_ISA``:
-``avx2`` imitates a CPU without AVX-512, ``default`` one without AVX2), grades it on the test split
-and the real-photo test set, and prints it beside the checkpoint notebook 02 trained (the last
-`make report`), with the differences and both training times. Recipes are defined in steps, so
-the two must agree to rounding: float sums in another order drift a little over 768 steps.
+Retrains ours (the parameter set's recipe, seed and steps) in a child process whose kernels are set
+by ``--isa`` and grades it on the test split and the real-photo test set, beside the checkpoint
+notebook 02 trained (the last `make report`), with the differences and both training times:
+
+- ``avx2``: the pins deblur_utils sets itself (oneDNN and MKL held to AVX2): a rerun that must give
+  notebook 02's model bit for bit, on this machine or on any other x86 CPU with AVX2;
+- ``native``: the CPU's widest kernels (``ONEDNN_MAX_CPU_ISA=ALL``, ``MKL_CBWR=AUTO``, ATen's own):
+  what an AVX-512 CPU gains in speed and how far its numbers move without the pins;
+- ``sse41``: a CPU without AVX2 (oneDNN SSE4.1, MKL SSE4.2, ATen's default kernels).
+
+``--threads N`` trains with N threads instead of the recipe's ``cpu_threads``.
 """
 from __future__ import annotations
 
@@ -24,7 +29,9 @@ from deblur_utils import config, paths, workflow  # noqa: E402
 from deblur_utils.atomic import write_text  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
 
-ISAS = {"avx2": ("avx2", "AVX2"), "default": ("default", "SSE41")}
+ISAS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"},
+        "native": {"ONEDNN_MAX_CPU_ISA": "ALL", "MKL_CBWR": "AUTO"},
+        "sse41": {"ONEDNN_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "SSE4_2", "ATEN_CPU_CAPABILITY": "default"}}
 
 
 def grade(P, ckpt) -> dict:
@@ -44,9 +51,23 @@ def grade(P, ckpt) -> dict:
     return out
 
 
-def child(P, run_dir: Path) -> None:
-    summary = workflow.train(workflow.ours_config(P), paths.processed_dir(), run_dir, progress=False)
-    result = {"summary": {k: summary[k] for k in ("steps", "steps_asked", "stopped_by", "minutes")},
+def weights_digest(ckpt: Path) -> str:
+    """A short SHA-256 of a checkpoint's weights, in name order: equal only when they are bit for bit."""
+    import hashlib
+
+    import torch
+    weights = torch.load(ckpt, map_location="cpu", weights_only=False)["weights"]
+    h = hashlib.sha256()
+    for name in sorted(weights):
+        h.update(name.encode() + weights[name].cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def child(P, run_dir: Path, threads: int | None) -> None:
+    cfg = workflow.ours_config(P, **({"cpu_threads": threads} if threads is not None else {}))
+    summary = workflow.train(cfg, paths.processed_dir(), run_dir, progress=False)
+    result = {"summary": {k: summary.get(k) for k in ("steps", "steps_asked", "stopped_by", "minutes", "cpu_threads",
+                                                       "cpu_kernels")},
               "grades": grade(P, run_dir / "best.pt")}
     write_text(run_dir / "cross_cpu.json", json.dumps(result, indent=1) + "\n")
 
@@ -54,31 +75,39 @@ def child(P, run_dir: Path) -> None:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--param-set", default="default")
-    ap.add_argument("--isa", choices=list(ISAS), default="default")
+    ap.add_argument("--isa", choices=list(ISAS), default="native")
+    ap.add_argument("--threads", type=int, help="train with this many threads (default: the recipe's cpu_threads)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     P = config.load_params(args.param_set)
     if args.child:
-        return child(P, args.child)
+        return child(P, args.child, args.threads)
     metrics = workflow.load_metrics()
     name = f"ours_{P['ours']['model']}"
     ckpt = Path(metrics["method_info"][name]["checkpoint"]["b"])
     reference = {"summary": json.loads((ckpt.parent / "summary.json").read_text()), "grades": grade(P, ckpt)}
-    run_dir = paths.runs_dir() / "benchmarks" / f"cross_cpu_{args.isa}"
-    aten, onednn = ISAS[args.isa]
-    env = {**os.environ, "ATEN_CPU_CAPABILITY": aten, "ONEDNN_MAX_CPU_ISA": onednn}
-    subprocess.run([sys.executable, __file__, "--param-set", args.param_set, "--child", str(run_dir)], env=env,
-                   check=True)
+    label = args.isa + (f", {args.threads} threads" if args.threads is not None else "")
+    suffix = f"_t{args.threads}" if args.threads is not None else ""
+    run_dir = paths.runs_dir() / "benchmarks" / f"cross_cpu_{args.isa}{suffix}"
+    env = {**os.environ, **ISAS[args.isa]}
+    if args.isa != "sse41":
+        env.pop("ATEN_CPU_CAPABILITY", None)
+    extra = ["--threads", str(args.threads)] if args.threads is not None else []
+    subprocess.run([sys.executable, __file__, "--param-set", args.param_set, "--child", str(run_dir), "--isa",
+                    args.isa, *extra], env=env, check=True)
     other = json.loads((run_dir / "cross_cpu.json").read_text())
     rows = [[k, f"{reference['grades'][k]:.2f}", f"{other['grades'][k]:.2f}",
              f"{other['grades'][k] - reference['grades'][k]:+.3f}"] for k in reference["grades"]]
     rs, os_ = reference["summary"], other["summary"]
-    rows.append(["training", f"{rs['steps']} steps, {rs['minutes']:.1f} min", f"{os_['steps']} steps, "
-                 f"{os_['minutes']:.1f} min", ""])
-    print(markdown_table(["ours, PSNR dB", "this machine (notebook 02)", f"kernels held to {args.isa}",
+    rows.append(["training", f"{rs['steps']} steps, {rs['minutes']:.1f} min, {rs.get('cpu_threads')} threads",
+                 f"{os_['steps']} steps, {os_['minutes']:.1f} min, {os_.get('cpu_threads')} threads", ""])
+    digests = [weights_digest(ckpt), weights_digest(run_dir / "best.pt")]
+    rows.append(["weights (SHA-256)", *digests, "bit for bit" if digests[0] == digests[1] else "differ"])
+    other["weights_identical"] = digests[0] == digests[1]
+    print(markdown_table(["ours, PSNR dB", "notebook 02", f"kernels {label}",
                           "difference"], rows))
-    out = {"reference": reference, args.isa: other}
+    out = {"reference": reference, label: other}
     if args.json:
         write_text(args.json, json.dumps(out, indent=1) + "\n")
     return out

@@ -183,7 +183,8 @@ def cmd_train(args) -> int:
 
 
 # Flags that may say "none" to switch a limit off, and the number they take otherwise.
-_NONE_OK = {"crop_size": int, "epoch_samples": int, "max_minutes": float, "checkpoint_every_minutes": float}
+_NONE_OK = {"crop_size": int, "epoch_samples": int, "max_minutes": float, "checkpoint_every_minutes": float,
+            "cpu_threads": int}
 
 
 def recipe_flags(args) -> dict:
@@ -364,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", help="safety cap in minutes, or none; stops cleanly and saves before it "
                                          "(the recipe itself is epochs x steps per epoch)")
     t.add_argument("--device"), t.add_argument("--seed", type=int, help="default: the set's (0)")
+    t.add_argument("--cpu-threads", help="threads of a CPU run, or 0 for every core (default: the set's, 2: "
+                                         "the same model on any x86 CPU, see deblur_utils/numerics.py)")
     t.add_argument("--train-max-frames", type=int), t.add_argument("--val-max-frames", type=int)
     t.add_argument("--loss", choices=["mse", "l1", "charbonnier", "psnr"]), t.add_argument("--optimizer", choices=["adam", "adamw"])
     t.add_argument("--ema-decay", type=float), t.add_argument("--grad-clip", type=float)

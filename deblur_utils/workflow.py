@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import distributed, embedded, paths, real_photos
+from . import distributed, embedded, numerics, paths, real_photos
 from .blind import GivenSigma, one_sigma
 from .blur import get_preset
 from .atomic import json_safe, write_json_atomic
@@ -94,9 +94,11 @@ def faithful_config(P: dict) -> TrainConfig:
 
 
 def _resume_keys(P: dict) -> dict:
-    """Every run of a notebook shares these: resume, and how often last.pt is written mid-epoch."""
+    """Every run of a notebook shares these: resume, how often last.pt is written mid-epoch, and the
+    thread count of a CPU run (numerics.py)."""
     return {"resume": bool(P.get("resume") or False),
-            "checkpoint_every_minutes": P.get("checkpoint_every_minutes", 10.0)}
+            "checkpoint_every_minutes": P.get("checkpoint_every_minutes", 10.0),
+            "cpu_threads": P.get("cpu_threads", numerics.CPU_THREADS)}
 
 
 def ours_config(P: dict, **changes) -> TrainConfig:

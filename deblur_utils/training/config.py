@@ -42,6 +42,9 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     num_workers: int = 0
+    # Threads of a single-process CPU run: fixed, so the sums of a step are the same on any machine
+    # (numerics.py); 0 or None: torch's default (every core; faster there, the last bits differ).
+    cpu_threads: int | None = 2
     resume: bool = False           # continue from run_dir/last.pt (or last.prev.pt when last.pt is unreadable)
     checkpoint_every_steps: int | None = None   # also save last.pt mid-epoch every N steps ...
     checkpoint_every_minutes: float | None = 10.0  # ... and every M minutes (a cut-off session loses at most M)
@@ -88,6 +91,9 @@ class TrainConfig:
             raise ValueError(f"select_on must be 'val_psnr_db', 'val_loss' or 'last', got {self.select_on!r}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ValueError(f"max_minutes must be > 0 or null, got {self.max_minutes!r}")
+        t = self.cpu_threads
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int) or t < 0):
+            raise ValueError(f"cpu_threads must be an integer >= 1, or 0 or null for every core, got {t!r}")
         n = self.checkpoint_every_steps
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ValueError(f"checkpoint_every_steps must be an integer >= 1 or null, got {n!r}")

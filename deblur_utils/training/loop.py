@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import accel, atomic, distributed
+from .. import accel, atomic, distributed, numerics
 from ..atomic import write_json_atomic
 from ..data import PairedFrames, load_cached
 from ..models import build_model, count_parameters
@@ -68,8 +68,12 @@ def train(cfg: TrainConfig, processed_dir, run_dir, progress=True, stop_when=Non
     rank 0 alone writes files and returns the summary, the others return {"rank", "world_size", ...}.
     """
     ranks, device = distributed.setup(pick_device(cfg.device))
+    # One process on the CPU computes with the recipe's thread count (numerics.py); torchrun's workers
+    # keep the OMP_NUM_THREADS it gives them.
+    threads = cfg.cpu_threads if device.type == "cpu" and not ranks.distributed else None
     try:
-        result = _train(cfg, processed_dir, Path(run_dir), progress, stop_when, on_step, ranks, device)
+        with numerics.cpu_threads(threads):
+            result = _train(cfg, processed_dir, Path(run_dir), progress, stop_when, on_step, ranks, device)
         distributed.barrier(ranks)
         return result
     finally:
@@ -299,9 +303,17 @@ def _summary(r, cfg, run_dir, ranks, device, stopped_by, steps_here, train_s, mi
                "epochs_asked": cfg.epochs, "stopped_by": stopped_by, "minutes": minutes,
                "best_epoch": best_epoch, "selected_on": cfg.select_on,
                "best_val_psnr_db": state.history[best_epoch - 1]["val_psnr_db"] if best_epoch else None,
-               **throughput, "history": state.history}
+               **throughput, **_arithmetic(device, ranks), "history": state.history}
     write_json_atomic(run_dir / "summary.json", {k: v for k, v in summary.items() if k != "history"})
     return summary
+
+
+def _arithmetic(device, ranks) -> dict:
+    """What a CPU run computed with: its threads and kernel pins (numerics.py), for the summary."""
+    if device.type != "cpu":
+        return {}
+    import torch
+    return {"cpu_threads": torch.get_num_threads(), "cpu_kernels": numerics.cpu_kernels()}
 
 
 class _Progress:
