@@ -7,7 +7,8 @@ by ``--isa`` and grades it on the test split and the real-photo test set, beside
 notebook 02 trained (the last `make report`), with the differences and both training times:
 
 - ``avx2``: the pins deblur_utils sets itself (oneDNN and MKL held to AVX2): a rerun that must give
-  notebook 02's model bit for bit, on this machine or on any other x86 CPU with AVX2;
+  notebook 02's model bit for bit on this machine (and, measured on an AVX2-only and an AVX-512 AMD
+  EPYC, the same model as on another x86 CPU);
 - ``native``: the CPU's widest kernels (``ONEDNN_MAX_CPU_ISA=ALL``, ``MKL_CBWR=AUTO``, ATen's own):
   what an AVX-512 CPU gains in speed and how far its numbers move without the pins;
 - ``sse41``: a CPU without AVX2 (oneDNN SSE4.1, MKL SSE4.2, ATen's default kernels).
@@ -55,8 +56,8 @@ def weights_digest(ckpt: Path) -> str:
     """A short SHA-256 of a checkpoint's weights, in name order: equal only when they are bit for bit."""
     import hashlib
 
-    import torch
-    weights = torch.load(ckpt, map_location="cpu", weights_only=False)["weights"]
+    from deblur_utils.train import load_checkpoint
+    weights = load_checkpoint(ckpt)["weights"]
     h = hashlib.sha256()
     for name in sorted(weights):
         h.update(name.encode() + weights[name].cpu().contiguous().numpy().tobytes())
