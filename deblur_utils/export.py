@@ -178,7 +178,7 @@ def headline_rows(metrics: dict) -> list[list[str]]:
 def title_markdown(metrics: dict, run: dict, chapters: list[str]) -> str:
     from . import tables
     from .tables import markdown_table
-    from .workflow import cut_runs
+    from .workflow import cut_runs, machine_bound_runs
 
     best = metrics.get("best_method")
     info = metrics.get("method_info", {}).get(best, {}) if best else {}
@@ -197,6 +197,12 @@ def title_markdown(metrics: dict, run: dict, chapters: list[str]) -> str:
                           f"{m} at step {r['steps_done']:,}" for m, r in cut.items())
         lines += [f"> **Training stopped by the time cap** ({which}); these numbers are below the recipe's. "
                   "A larger `max_minutes` with `-p resume True` finishes the recipe from where it stopped.", ""]
+    bound = machine_bound_runs(metrics)
+    if bound:
+        lines += [f"> **Trained with this CPU's own kernels or thread count** ({', '.join(bound)}): another "
+                  "machine trains another model from the same recipe, and its numbers differ by about a seed's "
+                  "spread. Leave `ONEDNN_MAX_CPU_ISA` and `MKL_CBWR` unset and `cpu_threads` at 2 for numbers "
+                  "any x86 CPU reproduces (docs/results.md).", ""]
     missing = metrics.get("training_photos_missing") or []
     if missing:
         lines += [f"> **Trained without {len(missing)} of the recipe's training photos** ({', '.join(missing)}: "

@@ -49,6 +49,15 @@ def cpu_kernels() -> dict:
     return {name: os.environ.get(name) for name in PINNED}
 
 
+def portable(summary: dict) -> bool | None:
+    """Whether a run's numbers are every x86 CPU's: a CPU run with the pinned kernels and a fixed thread
+    count (its summary's ``cpu_kernels`` and ``cpu_threads_fixed``); None for a run that does not say
+    (a GPU run, or one trained before the summaries recorded it)."""
+    if "cpu_kernels" not in summary:
+        return None
+    return summary["cpu_kernels"] == PINNED and bool(summary.get("cpu_threads_fixed"))
+
+
 @contextlib.contextmanager
 def cpu_threads(threads: int | None):
     """torch computes with ``threads`` intra-op threads inside the block (0 or None: as it is)."""

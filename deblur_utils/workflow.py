@@ -367,7 +367,9 @@ def evaluate(P: dict, progress=True) -> dict:
 
 def run_record(run_dir: Path) -> dict:
     """{"steps_done", "steps_asked", "stopped_by"} of one training run: "steps" when its recipe ran to the
-    end, "max_minutes" when the time cap cut it, "interrupted" when it never finished (no summary.json)."""
+    end, "max_minutes" when the time cap cut it, "interrupted" when it never finished (no summary.json);
+    a CPU run adds "portable": whether its kernels and threads were pinned, so any x86 CPU trains the same
+    model (numerics.py)."""
     from .train import load_checkpoint
 
     run_dir = Path(run_dir)
@@ -378,7 +380,11 @@ def run_record(run_dir: Path) -> dict:
         last = load_checkpoint(run_dir / "last.pt")
         done, asked, by = last["step"], last.get("steps_asked"), "interrupted"
     by = "steps" if by == "epochs" else by  # the name before recipes counted steps
-    return {"steps_done": done, "steps_asked": asked, "stopped_by": by}
+    record = {"steps_done": done, "steps_asked": asked, "stopped_by": by}
+    same_anywhere = numerics.portable(s) if (run_dir / "summary.json").exists() else None
+    if same_anywhere is not None:  # a CPU run: were its kernels and threads pinned (numerics.py)?
+        record["portable"] = same_anywhere
+    return record
 
 
 def training_record(checkpoints: dict) -> dict:
@@ -389,9 +395,19 @@ def training_record(checkpoints: dict) -> dict:
         return next(iter(runs.values()))
     cut = [r["stopped_by"] for r in runs.values() if r["stopped_by"] != "steps"]
     asked = [r["steps_asked"] for r in runs.values()]
-    return {"steps_done": sum(r["steps_done"] for r in runs.values()),
-            "steps_asked": None if None in asked else sum(asked),
-            "stopped_by": cut[0] if cut else "steps", "runs": runs}
+    record = {"steps_done": sum(r["steps_done"] for r in runs.values()),
+              "steps_asked": None if None in asked else sum(asked),
+              "stopped_by": cut[0] if cut else "steps", "runs": runs}
+    said = [r["portable"] for r in runs.values() if "portable" in r]
+    if said:
+        record["portable"] = all(said)
+    return record
+
+
+def machine_bound_runs(metrics: dict) -> dict:
+    """The methods trained on the CPU without the pinned kernels or thread count: another machine trains
+    another model from them (numerics.py)."""
+    return {m: r for m, r in metrics.get("training", {}).items() if r.get("portable") is False}
 
 
 def cut_runs(metrics: dict) -> dict:

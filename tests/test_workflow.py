@@ -29,7 +29,8 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
     worst = on_disk["worst_frames"]["test"]  # each method's worst frame against doing nothing
     assert set(worst) == set(on_disk["methods"]) and worst["identity"]["c"]["worst_gain_db"] == 0
     assert set(worst["ours_blind_wiener"]) == {"a", "b", "c"}
-    assert on_disk["training"]["ours_blind_wiener"] == {"steps_done": 8, "steps_asked": 8, "stopped_by": "steps"}
+    assert on_disk["training"]["ours_blind_wiener"] == {"steps_done": 8, "steps_asked": 8, "stopped_by": "steps",
+                                                        "portable": True}
     assert on_disk["best_method"] == "ours_blind_wiener"
     assert on_disk["best_checkpoint"].endswith("best.pt")
     assert "srcnn_faithful" not in on_disk["methods"]
@@ -121,3 +122,30 @@ def test_a_run_the_cap_cut_is_recorded_and_flagged_on_the_title_page(tmp_path):
     assert "below the recipe's" in title
     metrics["training"]["ours"] = workflow.training_record({"a": str(tmp_path / "done" / "best.pt")})
     assert "time cap" not in export.title_markdown(metrics, {}, [])
+
+
+def test_a_cpu_run_without_the_pins_is_flagged_on_the_title_page(tmp_path):
+    """A CPU run records its kernels and whether its threads were fixed; metrics.json's "training" says
+    whether any x86 CPU trains the same model ("portable"), and the title page warns when one did not."""
+    from deblur_utils import export
+
+    pinned = {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+    for name, extra in (("pinned", {"cpu_threads": 2, "cpu_threads_fixed": True, "cpu_kernels": pinned}),
+                        ("own_kernels", {"cpu_threads": 2, "cpu_threads_fixed": True,
+                                         "cpu_kernels": {"ONEDNN_MAX_CPU_ISA": "ALL", "MKL_CBWR": "AUTO"}}),
+                        ("every_core", {"cpu_threads": 16, "cpu_threads_fixed": False, "cpu_kernels": pinned}),
+                        ("gpu", {})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "summary.json").write_text(json.dumps({"steps": 8, "steps_asked": 8, "stopped_by": "steps",
+                                                                  **extra}))
+    record = {n: workflow.run_record(tmp_path / n) for n in ("pinned", "own_kernels", "every_core", "gpu")}
+    assert [record[n].get("portable") for n in record] == [True, False, False, None]
+    both = workflow.training_record({"a": str(tmp_path / "pinned" / "best.pt"),
+                                     "b": str(tmp_path / "every_core" / "best.pt")})
+    assert both["portable"] is False
+    metrics = {"methods": {}, "presets": ["a"], "param_set": "default",
+               "training": {"ours": record["own_kernels"], "srcnn": record["pinned"], "gpu_model": record["gpu"]}}
+    title = export.title_markdown(metrics, {}, [])
+    assert "this CPU's own kernels or thread count** (ours)" in title
+    metrics["training"]["ours"] = record["pinned"]
+    assert "own kernels" not in export.title_markdown(metrics, {}, [])

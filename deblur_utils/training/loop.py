@@ -303,16 +303,18 @@ def _summary(r, cfg, run_dir, ranks, device, stopped_by, steps_here, train_s, mi
                "epochs_asked": cfg.epochs, "stopped_by": stopped_by, "minutes": minutes,
                "best_epoch": best_epoch, "selected_on": cfg.select_on,
                "best_val_psnr_db": state.history[best_epoch - 1]["val_psnr_db"] if best_epoch else None,
-               **throughput, **_arithmetic(device), "history": state.history}
+               **throughput, **_arithmetic(device, cfg), "history": state.history}
     write_json_atomic(run_dir / "summary.json", {k: v for k, v in summary.items() if k != "history"})
     return summary
 
 
-def _arithmetic(device) -> dict:
-    """What a CPU run computed with: its threads and kernel pins (numerics.py), for the summary."""
+def _arithmetic(device, cfg) -> dict:
+    """What a CPU run computed with, for the summary: its threads, whether the recipe fixed them, and the
+    kernel pins (numerics.py)."""
     if device.type != "cpu":
         return {}
-    return {"cpu_threads": torch.get_num_threads(), "cpu_kernels": numerics.cpu_kernels()}
+    return {"cpu_threads": torch.get_num_threads(), "cpu_threads_fixed": bool(cfg.cpu_threads),
+            "cpu_kernels": numerics.cpu_kernels()}
 
 
 class _Progress:
