@@ -104,7 +104,8 @@ def check(amp="auto", channels_last="auto") -> None:
 
 def native_cpu_bf16() -> bool:
     """Whether this CPU computes bf16 dot products in hardware (x86 AVX512-BF16 or AMX-BF16, read from
-    /proc/cpuinfo) and oneDNN uses them. Without them bf16 on the CPU is emulated: slower, not faster."""
+    /proc/cpuinfo) and oneDNN uses them. Without them bf16 on the CPU is emulated: slower, not faster.
+    oneDNN held to AVX2 (numerics.py, the default) does not use them: set ONEDNN_MAX_CPU_ISA=ALL."""
     try:
         flags = set()
         for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):

@@ -324,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(for frames that do not fit the device's memory)")
     d.add_argument("--amp", default="off", choices=["auto", "bf16", "fp16", "off"],
                    help="mixed precision (auto: bf16/fp16 on CUDA, bf16 on a CPU with native bf16 such as "
-                        "AVX512-BF16); off (default) is exact float32, as grading uses")
+                        "AVX512-BF16 once oneDNN may use it: ONEDNN_MAX_CPU_ISA=ALL, see "
+                        "deblur_utils/numerics.py); off (default) is exact float32, as grading uses")
     d.add_argument("--one-blur", action="store_true",
                    help="every image of IN_DIR shares one blur (as each preset's folder): deblur them all with "
                         "one sigma, the median of the blind model's per-image estimates")
