@@ -24,8 +24,8 @@ Both libraries read their variable when they first compute, so ``pin_cpu_kernels
 starts (papermill's kernels, torchrun's workers) inherit it. A value already in the environment
 wins: ``ONEDNN_MAX_CPU_ISA=ALL MKL_CBWR=AUTO`` gives back the CPU's widest kernels (ours' 3,072
 steps in 3.6 minutes instead of 4.4 on a 2-core AVX-512 CPU, ``benchmarks/cross_cpu.py --isa
-native``), at the price of numbers that differ from machine to machine by about a seed's spread. GPU runs are not affected: cuDNN computes
-there, and a GPU's numbers are its own.
+native``), at the price of numbers that differ from machine to machine by about a seed's spread.
+GPU runs are not affected: cuDNN computes there, and a GPU's numbers are its own.
 """
 from __future__ import annotations
 

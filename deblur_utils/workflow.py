@@ -376,13 +376,14 @@ def run_record(run_dir: Path) -> dict:
     if (run_dir / "summary.json").exists():
         s = json.loads((run_dir / "summary.json").read_text())
         done, asked, by = s["steps"], s.get("steps_asked"), s["stopped_by"]
+        same_anywhere = numerics.portable(s)  # a CPU run: were its kernels and threads pinned (numerics.py)?
     else:
         last = load_checkpoint(run_dir / "last.pt")
         done, asked, by = last["step"], last.get("steps_asked"), "interrupted"
+        same_anywhere = None
     by = "steps" if by == "epochs" else by  # the name before recipes counted steps
     record = {"steps_done": done, "steps_asked": asked, "stopped_by": by}
-    same_anywhere = numerics.portable(s) if (run_dir / "summary.json").exists() else None
-    if same_anywhere is not None:  # a CPU run: were its kernels and threads pinned (numerics.py)?
+    if same_anywhere is not None:
         record["portable"] = same_anywhere
     return record
 

@@ -46,7 +46,7 @@ def test_cpu_threads_holds_the_count_inside_and_gives_it_back():
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
-def test_train_config_refuses_a_thread_count_that_is_not_one(bad):
+def test_train_config_refuses_what_is_not_a_thread_count(bad):
     with pytest.raises(ValueError, match="cpu_threads"):
         TrainConfig(cpu_threads=bad)
 
