@@ -87,12 +87,18 @@ class SpectralSigma(nn.Module):
             f = self.features(x.float())
             return torch.cat([self.mlp(f), *(m(f) for m in self.more)], 1)
 
-    def loss(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """Training loss, mean |log sigma_hat - log sigma|: each head's own on crops no larger than a tile
-        (so the heads stay independent), the estimate's on larger images."""
+    def loss(self, x: torch.Tensor, sigma: torch.Tensor, tau: float = 0.5) -> torch.Tensor:
+        """Training loss: each head's own on crops no larger than a tile (so the heads stay independent),
+        the estimate's on larger images; the pinball loss at quantile ``tau`` of log sigma, scaled so
+        that 0.5 is the mean |log sigma_hat - log sigma| (a head then learns the median of what a
+        spectrum leaves possible). Below 0.5 a head learns a lower quantile: it reads low by as much
+        as the spectrum leaves the blur uncertain (a photo soft before any blur reads as a blur, and
+        over-sharpening costs more than under-sharpening) and by little where the spectrum is clear."""
         if x.shape[-1] <= self.tile and x.shape[-2] <= self.tile:
-            return (self.head_log_sigma(x) - sigma.log()[:, None]).abs().mean()
-        return (self(x).log() - sigma.log()).abs().mean()
+            d = self.head_log_sigma(x) - sigma.log()[:, None]
+        else:
+            d = self(x).log() - sigma.log()
+        return (2 * torch.maximum(-tau * d, (1 - tau) * d)).mean()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """sigma_hat (B,): the median over tiles."""
@@ -164,6 +170,24 @@ class WienerLayer(nn.Module):
         return out
 
 
+def _dihedral(flip_h: bool, flip_v: bool, transpose: bool):
+    """A view of an image stack (flips, then a transpose) and the map that turns it back."""
+    dims = [d for d, on in ((-1, flip_h), (-2, flip_v)) if on]
+
+    def do(t):
+        t = t.flip(dims) if dims else t
+        return t.transpose(-1, -2) if transpose else t
+
+    def undo(t):
+        t = t.transpose(-1, -2) if transpose else t
+        return t.flip(dims) if dims else t
+    return do, undo
+
+
+_ALL_VIEWS = [_dihedral(h, v, t) for t in (False, True) for h, v in ((0, 0), (1, 0), (0, 1), (1, 1))]
+VIEWS = {1: _ALL_VIEWS[:1], 2: _ALL_VIEWS[:2], 4: _ALL_VIEWS[:4], 8: _ALL_VIEWS}
+
+
 class BlindWienerNet(nn.Module):
     """Blind deblurring: ``SpectralSigma`` -> ``WienerLayer`` (3 sigmas) -> residual ResNet refiner -> gate.
 
@@ -176,8 +200,13 @@ class BlindWienerNet(nn.Module):
                  gate_lo: float = 0.42, gate_width: float = 0.1, floor_sigma: float = 0.3, refine: bool = True,
                  gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192,
                  refine_on: str = "rgb", refine_scale: int = 1, gate_on: str = "sharpest_tile", est_heads: int = 1,
-                 sigma_quantile: float = 0.5, keep_fixed: bool = True, keep_below: float = 0.8):
+                 sigma_quantile: float = 0.5, keep_fixed: bool = True, keep_below: float = 0.8,
+                 views: int = 1):
         super().__init__()
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {sorted(VIEWS)} (the refiner's flipped or transposed views "
+                             f"averaged at inference; 1: none), got {views!r}")
+        self.views = int(views)
         if not (isinstance(sigma_quantile, (int, float)) and 0 <= sigma_quantile <= 1):
             raise ValueError(f"sigma_quantile must be in [0, 1] (0: the sharpest tile's sigma, 0.5: the median "
                              f"tile's), got {sigma_quantile!r}")
@@ -219,8 +248,17 @@ class BlindWienerNet(nn.Module):
         return ((sigma - self.gate_lo) / self.gate_width).clamp(0, 1)
 
     def _refine(self, z: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-        """The CNN's correction of the Wiener estimate. With ``scale`` > 1 it works on pixel-unshuffled
-        blocks (scale x scale pixels to channels): scale**2 times fewer positions, a wider view."""
+        """The CNN's correction of the Wiener estimate; at inference with ``views`` > 1, the mean of its
+        corrections of the flipped (and transposed) stack, each turned back. A Gaussian blur has no
+        direction, so every view is an equally good question; averaging their answers cancels part of
+        the refiner's own error."""
+        if self.training or self.views == 1:
+            return self._refine_view(z, sigma)
+        return torch.stack([undo(self._refine_view(do(z), sigma)) for do, undo in VIEWS[self.views]]).mean(0)
+
+    def _refine_view(self, z: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """One pass of the CNN. With ``scale`` > 1 it works on pixel-unshuffled blocks (scale x scale
+        pixels to channels): scale**2 times fewer positions, a wider view."""
         h, w = z.shape[-2:]
         s = self.scale
         if s > 1:

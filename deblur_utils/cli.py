@@ -2,7 +2,8 @@
 
     evaluate PRED_DIR SHARP_DIR                grade like the course script
     deblur --checkpoint CKPT IN_DIR OUT_DIR    deblur a folder of images to PNGs of the same names
-                                               (--one-blur: one sigma for the whole folder)
+                                               (--one-blur: one sigma for the whole folder;
+                                               --views 8: the refiner's flipped views averaged)
     blur --preset P IN_DIR OUT_DIR             blur a folder of images with a preset
     prepare [--raw-dir DIR] [--workers N]      build Set A / Set B and the split (notebook 01)
     fetch-real-photos                          unpack the Debian packages of the real photos (test,
@@ -108,6 +109,11 @@ def cmd_deblur(args) -> int:
     print(f"{ckpt['model']} {ckpt['model_kwargs']} ({ckpt['parameters']:,} parameters) on {device}")
     import numpy as np
 
+    if args.views != 1:
+        if not hasattr(model, "views"):
+            raise ValueError(f"--views needs a checkpoint of the blind Wiener network (model blind_wiener); "
+                             f"{args.checkpoint} holds {ckpt['model']}: drop --views")
+        model.views = args.views
     if args.one_blur:
         model = _one_blur(model, args, device)
 
@@ -329,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--one-blur", action="store_true",
                    help="every image of IN_DIR shares one blur (as each preset's folder): deblur them all with "
                         "one sigma, the median of the blind model's per-image estimates")
+    d.add_argument("--views", type=int, default=1, choices=[1, 2, 4, 8],
+                   help="blind Wiener network: average the refiner's corrections of this many flipped and "
+                        "transposed views of each image (N times its cost; 8 gains ~0.1-0.2 dB at b, "
+                        "benchmarks/views.py); 1 (default): one view, as the report grades")
     d.set_defaults(fn=cmd_deblur)
 
     b = sub.add_parser("blur", help="blur every image in IN_DIR into OUT_DIR (PNG, same names)")

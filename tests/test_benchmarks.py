@@ -67,6 +67,19 @@ def test_quality_benchmark_prints_gains_seeds_and_ablation(tmp_path, monkeypatch
         low, median = per_q["0.0"]["embedded val"]["b"], per_q["0.5"]["embedded val"]["b"]
         assert low["log_error_mean"] <= median["log_error_mean"]  # the sharpest tile never reads above the median
         assert low["frames"] == median["frames"] > 0 and low["worst_gain_db"] <= low["gain_db"]
+    # benchmarks/views.py: notebook 02's checkpoint with the refiner's views averaged
+    v = load_quality(BENCH.parent / "views.py")
+    viewed = v.main(["--param-set", "ci", "--views", "1", "8"])
+    one, eight = viewed["1"]["embedded val"]["b"], viewed["8"]["embedded val"]["b"]
+    assert set(viewed) == {"1", "8"} and one["frames"] == eight["frames"] > 0
+    assert one["worst_gain_db"] <= one["gain_db"] and eight["seconds_per_frame"] > 0
+    # benchmarks/estimator_tau.py: its estimator retrained alone per pinball quantile
+    k = load_quality(BENCH.parent / "estimator_tau.py")
+    taus = k.main(["--param-set", "ci", "--taus", "0.5", "0.2", "--quantiles", "0.5", "0"])
+    assert set(taus) == {"0.5", "0.2"} and set(taus["0.2"]) == {"0.5", "0.0"}
+    for per_q in taus.values():
+        low, median = per_q["0.0"]["embedded val"]["b"], per_q["0.5"]["embedded val"]["b"]
+        assert low["log_error_mean"] <= median["log_error_mean"] and low["frames"] == median["frames"] > 0
     mine = est["checkpoints"]["notebook 02"]
     assert mine["own_estimate"] == pytest.approx(rows[("ours_blind_wiener", "b")]["psnr_db"])
     assert mine["log_error_sd"] >= 0

@@ -151,6 +151,19 @@ def test_estimator_heads_average_in_log_sigma_and_train_each_on_its_own_loss(rng
         SpectralSigma(heads=0)
 
 
+def test_the_estimators_pinball_loss_charges_a_high_reading_more_below_the_median():
+    """estimator_tau 0.5 is the mean absolute error in log sigma; below it an estimate that reads high
+    costs (1 - tau) / tau times as much as one that reads as far low, so a head learns a low quantile."""
+    est = SpectralSigma(tile=64)
+    crops = torch.zeros(2, 3, 64, 64)
+    _constant_heads(est, [2.0])  # reads log 2 high of sigma 1 ...
+    with torch.no_grad():
+        high = [est.loss(crops, torch.ones(2), tau).item() for tau in (0.5, 0.3)]
+        low = [est.loss(crops, torch.full((2,), 4.0), tau).item() for tau in (0.5, 0.3)]  # ... and log 2 low of 4
+    assert high[0] == pytest.approx(np.log(2.0)) and low[0] == pytest.approx(np.log(2.0))
+    assert high[1] == pytest.approx(1.4 * np.log(2.0)) and low[1] == pytest.approx(0.6 * np.log(2.0))
+
+
 def test_one_head_keeps_the_checkpoint_layout_of_earlier_models():
     keys = {k for k in BlindWienerNet(width=8, blocks=1).state_dict() if k.startswith("estimator.")}
     assert keys == {f"estimator.mlp.{i}.{w}" for i in (0, 2, 4) for w in ("weight", "bias")}
@@ -288,3 +301,31 @@ def test_the_deconvolution_sigma_is_a_low_quantile_of_the_tiles():
     assert float(sharpest) <= float(q25) <= float(med)
     with pytest.raises(ValueError, match="sigma_quantile"):
         BlindWienerNet(sigma_quantile=1.5)
+
+
+def test_views_average_the_refiners_corrections_of_flipped_frames(rng):
+    """views > 1 (inference only): the mean of the refiner's corrections of the flipped and transposed
+    frame, each turned back; a flipped frame then comes back as the flipped output, and training is
+    untouched."""
+    model = build_model("blind_wiener", width=8, blocks=1)
+    torch.nn.init.normal_(model.tail.weight, std=0.1)
+    x = _to_t(blur_uint8(natural_like(rng, 40, 56), "b"))
+    sigma = torch.tensor([1.0])
+    model.eval()
+    with torch.no_grad():
+        one = model(x, sigma=sigma)
+        mid = model.wiener(x, [sigma])[0]
+        model.views = 2
+        two = model(x, sigma=sigma)
+        model.views = 8
+        eight = model(x, sigma=sigma)
+        flipped = model(x.flip(-2), sigma=sigma)
+        transposed = model(x.transpose(-1, -2), sigma=sigma)
+    assert not torch.allclose(one, two, atol=1e-6) and not torch.allclose(two, eight, atol=1e-6)
+    assert torch.allclose(flipped, eight.flip(-2), atol=1e-5)  # the 8 views are closed under flips
+    assert torch.allclose(transposed, eight.transpose(-1, -2), atol=1e-5)  # and under the transpose
+    assert (eight - mid).abs().max() > 1e-3  # still a correction of the Wiener estimate
+    model.train()
+    assert torch.equal(model(x, sigma=sigma), one)  # training sees one view
+    with pytest.raises(ValueError, match="views"):
+        build_model("blind_wiener", views=3)

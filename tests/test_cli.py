@@ -108,6 +108,16 @@ def test_deblur_one_blur_gives_every_image_the_median_estimate(folders, tmp_path
     assert main(["deblur", "--one-blur", "--checkpoint", str(tmp_path / "id.pt"), str(root / "blur"),
                  str(root / "o2")]) == 2
     assert "--one-blur needs a checkpoint of the blind Wiener network" in capsys.readouterr().err
+    # --views 8: the refiner's corrections of eight flipped and transposed views, averaged
+    assert main(["deblur", "--views", "8", "--checkpoint", str(tmp_path / "blind.pt"), str(root / "blur"),
+                 str(root / "o3")]) == 0
+    model.views = 8
+    viewed = predict_uint8(model.eval(), blurred, "cpu")
+    for i in range(3):
+        np.testing.assert_array_equal(read_rgb(root / "o3" / f"{i}.png"), viewed[i])
+    assert main(["deblur", "--views", "8", "--checkpoint", str(tmp_path / "id.pt"), str(root / "blur"),
+                 str(root / "o4")]) == 2
+    assert "--views needs a checkpoint of the blind Wiener network" in capsys.readouterr().err
 
 
 def test_deblur_with_a_non_checkpoint_fails_clearly(folders, tmp_path, capsys):

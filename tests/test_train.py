@@ -115,7 +115,8 @@ def test_cuda_asked_without_a_gpu_says_what_to_do():
                                         ({"loss": "huber"}, "loss must be one of"),
                                         ({"crop_size": 4}, "crop_size must be null"),
                                         ({"checkpoint_every_steps": 0}, "checkpoint_every_steps must be an integer >= 1"),
-                                        ({"checkpoint_every_minutes": -1}, "checkpoint_every_minutes must be > 0")])
+                                        ({"checkpoint_every_minutes": -1}, "checkpoint_every_minutes must be > 0"),
+                                        ({"estimator_tau": 1.0}, r"estimator_tau must be in \(0, 1\)")])
 def test_bad_training_parameters_are_refused_up_front(kw, message):
     with pytest.raises(ValueError, match=message):
         tiny(**kw)

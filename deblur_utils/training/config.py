@@ -71,6 +71,9 @@ class TrainConfig:
     # mild blurs (0.4-0.6) towards preset a's 0.3, so the estimator may see fewer presets and a log law.
     estimator_sigma_law: str | None = None
     estimator_preset_fraction: float | None = None
+    # The quantile of log sigma the estimator's pinball loss aims at: 0.5, the median (mean absolute
+    # error); lower, a low reading where a spectrum leaves the blur uncertain (blind.SpectralSigma.loss).
+    estimator_tau: float = 0.5
 
     def __post_init__(self):
         check = [("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1)]
@@ -101,6 +104,8 @@ class TrainConfig:
         if m is not None and not (isinstance(m, (int, float)) and m > 0):
             raise ValueError(f"checkpoint_every_minutes must be > 0 or null, got {m!r}")
         accel.check(self.amp, self.channels_last)
+        if not (isinstance(self.estimator_tau, (int, float)) and 0 < self.estimator_tau < 1):
+            raise ValueError(f"estimator_tau must be in (0, 1) (0.5: the median of log sigma), got {self.estimator_tau!r}")
         if self.blur_sampling not in ("sets", "continuum"):
             raise ValueError(f"blur_sampling must be 'sets' or 'continuum', got {self.blur_sampling!r}")
         if self.blur_sampling == "continuum" and self.crop_size is None:

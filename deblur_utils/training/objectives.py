@@ -102,7 +102,7 @@ class Blind:
                                              vary_content=self.cfg.estimator_vary_content)
         else:
             eb, es = blurred, sigma
-        est_loss = self.model.estimator.loss(eb, es)
+        est_loss = self.model.estimator.loss(eb, es, self.cfg.estimator_tau)
         return loss, loss + est_loss, est_loss
 
 
