@@ -34,10 +34,10 @@ from deblur_utils.data import load_cached  # noqa: E402
 from deblur_utils.numerics import cpu_threads  # noqa: E402
 from deblur_utils.sampling import ContinuumCrops  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
-from deblur_utils.train import model_from_checkpoint, pick_device  # noqa: E402
+from deblur_utils.train import pick_device  # noqa: E402
 from deblur_utils.training.config import TrainConfig, lr_factor  # noqa: E402
 from deblur_utils.workflow import ours_config  # noqa: E402
-from gate import checkpoints  # noqa: E402
+from gate import notebook_model  # noqa: E402
 from tile_statistic import HARM_DB, grade  # noqa: E402
 from views import frame_sets  # noqa: E402
 
@@ -83,10 +83,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     P = config.load_params(args.param_set)
     device = pick_device(P["device"])
-    ckpt = checkpoints(P).get("notebook 02")
-    if ckpt is None:
-        ap.error("no finished checkpoint of ours from notebook 02: run `make report` first")
-    base, _ = model_from_checkpoint(ckpt, device)
+    ckpt, base = notebook_model(P, ap)
     cfg = ours_config(P)
     train_sharp = np.asarray(load_cached(paths.processed_dir(), "train", ("a",))["sharp"])
     sets = frame_sets(args.test)

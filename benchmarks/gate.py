@@ -50,6 +50,14 @@ def checkpoints(P) -> dict:
     return found
 
 
+def notebook_model(P, ap):
+    """(path, model) of notebook 02's finished checkpoint of ours; the parser's error, saying what to run, without one."""
+    ckpt = checkpoints(P).get("notebook 02")
+    if ckpt is None:
+        ap.error("no finished checkpoint of ours from notebook 02: run `make report` first")
+    return ckpt, model_from_checkpoint(ckpt, pick_device(P["device"]))[0]
+
+
 def grade(model, blurred, sharp, device) -> dict:
     out = {}
     for gate_on in GATES:

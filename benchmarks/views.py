@@ -29,9 +29,9 @@ from deblur_utils.data import load_cached  # noqa: E402
 from deblur_utils.metrics import psnr_db  # noqa: E402
 from deblur_utils.numerics import cpu_threads  # noqa: E402
 from deblur_utils.tables import markdown_table  # noqa: E402
-from deblur_utils.train import model_from_checkpoint, pick_device, predict_uint8  # noqa: E402
+from deblur_utils.train import pick_device, predict_uint8  # noqa: E402
 from deblur_utils.workflow import PSNR_CAP_DB  # noqa: E402
-from gate import checkpoints  # noqa: E402
+from gate import notebook_model  # noqa: E402
 
 
 def frame_sets(test: bool) -> dict:
@@ -67,10 +67,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     P = config.load_params(args.param_set)
     device = pick_device(P["device"])
-    ckpt = checkpoints(P).get("notebook 02")
-    if ckpt is None:
-        ap.error("no finished checkpoint of ours from notebook 02: run `make report` first")
-    model, _ = model_from_checkpoint(ckpt, device)
+    ckpt, model = notebook_model(P, ap)
     sets = frame_sets(args.test)
     out, rows = {}, []
     with cpu_threads(P.get("cpu_threads")):
