@@ -20,7 +20,9 @@ over ``gate_width``. A frame that preset a's 8-bit blur maps onto itself comes b
 (``keep_fixed``) while its sharpest tile reads below ``keep_below``: such a frame is its own best
 explanation. The gate reads the sharpest tile (a blur of the whole frame softens every tile, so the
 sharpest bounds it from above); the deconvolution takes the tiles' ``sigma_quantile``, so that a
-soft region (a defocused background, a sky) is not read as a blur of the frame. The thresholds of
+soft region (a defocused background, a sky) is not read as a blur of the frame. Frames that share
+one blur (``one_sigma``) each read the tiles' ``set_quantile`` instead: the median over the set
+already discounts a photo soft before any blur, so each frame's reading need not err low. The thresholds of
 the default parameter set come from ``benchmarks/gate.py --thresholds`` on validation frames; the
 measurements behind each choice are in docs/method.md and docs/results_history.md.
 """
@@ -201,7 +203,7 @@ class BlindWienerNet(nn.Module):
                  gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192,
                  refine_on: str = "rgb", refine_scale: int = 1, gate_on: str = "sharpest_tile", est_heads: int = 1,
                  sigma_quantile: float = 0.5, keep_fixed: bool = True, keep_below: float = 0.8,
-                 views: int = 1):
+                 views: int = 1, set_quantile: float = 0.5):
         super().__init__()
         if views not in VIEWS:
             raise ValueError(f"views must be one of {sorted(VIEWS)} (the refiner's flipped or transposed views "
@@ -210,7 +212,11 @@ class BlindWienerNet(nn.Module):
         if not (isinstance(sigma_quantile, (int, float)) and 0 <= sigma_quantile <= 1):
             raise ValueError(f"sigma_quantile must be in [0, 1] (0: the sharpest tile's sigma, 0.5: the median "
                              f"tile's), got {sigma_quantile!r}")
+        if not (isinstance(set_quantile, (int, float)) and 0 <= set_quantile <= 1):
+            raise ValueError(f"set_quantile must be in [0, 1] (the tiles' quantile of each frame's estimate when a "
+                             f"set shares one blur; 0.5: the median tile), got {set_quantile!r}")
         self.sigma_quantile, self.keep_fixed, self.keep_below = float(sigma_quantile), bool(keep_fixed), float(keep_below)
+        self.set_quantile = float(set_quantile)
         if gate_on not in ("sharpest_tile", "median_tile"):
             raise ValueError(f"gate_on must be 'sharpest_tile' (the gate reads the smallest tile estimate) or "
                              f"'median_tile' (the same estimate as the deconvolution), got {gate_on!r}")
@@ -340,7 +346,10 @@ class GivenSigma(nn.Module):
 def one_sigma(estimates) -> float:
     """One sigma for frames that share one blur (each preset's folder, the course's grading set): the
     median of the frames' own estimates, in log. The frames' estimates scatter with each photo's own
-    sharpness (a photo soft before any blur reads high); their median over a set does not."""
+    sharpness (a photo soft before any blur reads high); their median over a set does not. Each
+    frame's estimate is the tiles' ``set_quantile`` (``estimate_sigmas(..., quantile=model.set_quantile)``):
+    the per-frame deconvolution's lower quartile reads low on sharp photos, and that bias, shared by
+    every frame, is what a median over frames keeps."""
     logs = np.log(np.asarray(estimates, dtype=np.float64))
     if logs.size == 0:
         raise ValueError("one_sigma needs the estimates of at least one frame")

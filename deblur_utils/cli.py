@@ -140,7 +140,7 @@ def _one_blur(model, args, device):
     estimates = []
     for src, _ in tqdm(_image_pairs(args.in_dir, args.out_dir), desc="estimate the blur", unit="image"):
         try:
-            estimates.extend(estimate_sigmas(model, read_rgb(src)[None], device))
+            estimates.extend(estimate_sigmas(model, read_rgb(src)[None], device, quantile=model.set_quantile))
         except ImageReadError:  # the deblur pass lists it
             continue
     sigma = one_sigma(estimates)

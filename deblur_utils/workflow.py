@@ -224,7 +224,7 @@ def given_sigma(how: str, model, blurred, true_sigma: float, device) -> float:
     """The one sigma a ``GIVEN_SIGMA`` row gives every frame of a set blurred with ``true_sigma``."""
     if how == "true_sigma":
         return float(true_sigma)
-    return one_sigma(estimate_sigmas(model, np.asarray(blurred), device))
+    return one_sigma(estimate_sigmas(model, np.asarray(blurred), device, quantile=model.set_quantile))
 
 
 def methods_path() -> Path:

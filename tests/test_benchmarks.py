@@ -60,9 +60,14 @@ def test_quality_benchmark_prints_gains_seeds_and_ablation(tmp_path, monkeypatch
     assert set(est["checkpoints"]) == {"notebook 02", "seed1"} and est["true_sigma"] == 1.0
     # benchmarks/tile_statistic.py: the same checkpoints on validation frames, the tile statistic varied
     t = load_quality(BENCH.parent / "tile_statistic.py")
-    tiles = t.main(["--param-set", "ci", "--quantiles", "0", "0.5", "--multiples", "0.8", "1.2"])
+    tiles = t.main(["--param-set", "ci", "--quantiles", "0", "0.5", "--set-quantiles", "0", "0.5",
+                    "--multiples", "0.8", "1.2"])
     assert set(tiles) == {"notebook 02", "seed1"}
     for per_q in tiles.values():
+        # one sigma per set: the median of the frames' readings, so a lower tile quantile reads no higher
+        set_low, set_median = per_q["set 0.0"]["embedded val"]["b"], per_q["set 0.5"]["embedded val"]["b"]
+        assert set_low["log_error_mean"] <= set_median["log_error_mean"]
+        assert set_low["frames"] == set_median["frames"] > 0 and set_low["worst_gain_db"] <= set_low["gain_db"]
         assert set(per_q["told_multiples"]["embedded val"]["b"]) == {0.8, 1.2}
         low, median = per_q["0.0"]["embedded val"]["b"], per_q["0.5"]["embedded val"]["b"]
         assert low["log_error_mean"] <= median["log_error_mean"]  # the sharpest tile never reads above the median

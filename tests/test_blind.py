@@ -303,6 +303,25 @@ def test_the_deconvolution_sigma_is_a_low_quantile_of_the_tiles():
         BlindWienerNet(sigma_quantile=1.5)
 
 
+def test_one_blur_estimates_read_the_set_quantile_of_the_tiles():
+    """estimate_sigmas reads the model's sigma_quantile unless told another quantile (the one-blur row
+    passes set_quantile); set_quantile outside [0, 1] is refused."""
+    from deblur_utils.train import estimate_sigmas
+
+    torch.manual_seed(0)
+    model = BlindWienerNet(width=8, blocks=1, est_tile=32, sigma_quantile=0.0, set_quantile=0.5)
+    frames = (np.random.default_rng(0).random((2, 64, 96, 3)) * 255).astype(np.uint8)
+    x = to_tensor(frames)
+    with torch.no_grad():
+        logs = model.estimator.tile_log_sigma(x)
+    np.testing.assert_allclose(estimate_sigmas(model, frames, "cpu"), logs.min(1).values.exp().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(estimate_sigmas(model, frames, "cpu", quantile=model.set_quantile),
+                               logs.median(1).values.exp().numpy(), rtol=1e-6)
+    assert model.set_quantile == 0.5 and BlindWienerNet().set_quantile == 0.5
+    with pytest.raises(ValueError, match="set_quantile"):
+        BlindWienerNet(set_quantile=-0.1)
+
+
 def test_views_average_the_refiners_corrections_of_flipped_frames(rng):
     """views > 1 (inference only): the mean of the refiner's corrections of the flipped and transposed
     frame, each turned back; a flipped frame then comes back as the flipped output, and training is

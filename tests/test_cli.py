@@ -74,27 +74,29 @@ def test_deblur_writes_same_names_and_an_untrained_residual_net_is_the_identity(
 
 
 def test_deblur_one_blur_gives_every_image_the_median_estimate(folders, tmp_path, capsys):
-    """--one-blur: the blind model's per-image estimates, their median in log, every image deblurred
-    with it (as GivenSigma); a checkpoint with no estimate is refused with what to do."""
+    """--one-blur: the blind model's per-image estimates (the tiles' set_quantile, not the per-frame
+    sigma_quantile), their median in log, every image deblurred with it (as GivenSigma); a checkpoint
+    with no estimate is refused with what to do."""
     import torch
 
     from deblur_utils.blind import GivenSigma
     from deblur_utils.models import build_model
-    from deblur_utils.train import CHECKPOINT_FORMAT, predict_uint8, save_checkpoint
+    from deblur_utils.train import CHECKPOINT_FORMAT, predict_uint8, save_checkpoint, to_tensor
 
     root, _ = folders
     torch.manual_seed(0)
-    model = build_model("blind_wiener", width=8, blocks=1)
+    kwargs = {"width": 8, "blocks": 1, "est_tile": 32, "sigma_quantile": 0.0, "set_quantile": 1.0}
+    model = build_model("blind_wiener", **kwargs)
     torch.nn.init.normal_(model.tail.weight, std=0.05)
     save_checkpoint(tmp_path / "blind.pt", {"format": CHECKPOINT_FORMAT, "model": "blind_wiener",
-                                            "model_kwargs": {"width": 8, "blocks": 1},
-                                            "weights": model.state_dict(), "parameters": 1})
+                                            "model_kwargs": kwargs, "weights": model.state_dict(), "parameters": 1})
     assert main(["deblur", "--one-blur", "--checkpoint", str(tmp_path / "blind.pt"), str(root / "blur"),
                  str(root / "out")]) == 0
     blurred = np.stack([read_rgb(root / "blur" / f"{i}.png") for i in range(3)])
     with torch.no_grad():
-        own = [model.estimator.estimate(torch.from_numpy(b).permute(2, 0, 1)[None].float() / 255,
-                                        model.sigma_quantile)[0].item() for b in blurred]
+        own = [model.estimator.estimate(to_tensor(b[None]), 1.0)[0].item() for b in blurred]
+        per_frame = [model.estimator.estimate(to_tensor(b[None]), 0.0)[0].item() for b in blurred]
+    assert min(o - p for o, p in zip(own, per_frame)) > 0  # the two quantiles read apart on these images
     sigma = float(np.exp(np.median(np.log(own))))
     assert f"one blur for the folder: sigma {sigma:.3f} (median of 3 images' estimates)" in capsys.readouterr().out
     expected = predict_uint8(GivenSigma(model, sigma), blurred, "cpu")

@@ -44,10 +44,11 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
     pred = predict_uint8(GivenSigma(model, 1.0), np.asarray(test["b"]), device)
     assert on_disk["methods"]["ours_blind_wiener_true_sigma"]["b"]["psnr_db"] == pytest.approx(
         np.mean([peak_signal_noise_ratio(s, q) for s, q in zip(np.asarray(test["sharp"]), pred)]), rel=1e-12)
-    # ... and given one blur for the set: the median of its frames' own estimates, every frame given it
+    # ... and given one blur for the set: the median of its frames' own estimates (the tiles'
+    # set_quantile), every frame given it
     one = on_disk["method_info"]["ours_blind_wiener_one_blur"]
     own = [model.estimator.estimate(torch.from_numpy(np.array(f)).permute(2, 0, 1)[None].float().to(device) / 255,
-                                    model.sigma_quantile)[0].item() for f in np.asarray(test["b"])]
+                                    model.set_quantile)[0].item() for f in np.asarray(test["b"])]
     assert one["sigma"]["b"] == pytest.approx(float(np.exp(np.median(np.log(own)))), rel=1e-6)
     pred = predict_uint8(GivenSigma(model, one["sigma"]["b"]), np.asarray(test["b"]), device)
     assert on_disk["methods"]["ours_blind_wiener_one_blur"]["b"]["psnr_db"] == pytest.approx(

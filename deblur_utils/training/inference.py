@@ -76,12 +76,14 @@ def predict_uint8(model: nn.Module, blurred_uint8: np.ndarray, device, batch_siz
 
 
 @torch.inference_mode()
-def estimate_sigmas(model: nn.Module, frames_uint8: np.ndarray, device, batch_size: int = 8) -> np.ndarray:
-    """A blind Wiener network's own estimate of each frame's blur (the tiles' ``sigma_quantile``, what
-    its deconvolution uses), (N,) float."""
+def estimate_sigmas(model: nn.Module, frames_uint8: np.ndarray, device, batch_size: int = 8,
+                    quantile: float | None = None) -> np.ndarray:
+    """A blind Wiener network's own estimate of each frame's blur, (N,) float: the tiles' ``quantile``,
+    by default its ``sigma_quantile`` (what its deconvolution of a single frame uses)."""
     model.eval()
+    q = model.sigma_quantile if quantile is None else quantile
     return np.concatenate([model.estimator.estimate(to_tensor(frames_uint8[i:i + batch_size]).to(device),
-                                                    model.sigma_quantile)[0].cpu().numpy()
+                                                    q)[0].cpu().numpy()
                            for i in range(0, len(frames_uint8), batch_size)])
 
 
