@@ -253,14 +253,14 @@ class BlindWienerNet(nn.Module):
             return torch.ones_like(sigma)
         return ((sigma - self.gate_lo) / self.gate_width).clamp(0, 1)
 
-    def _refine(self, z: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    def _refine(self, z: torch.Tensor, sigma: torch.Tensor, views: int) -> torch.Tensor:
         """The CNN's correction of the Wiener estimate; at inference with ``views`` > 1, the mean of its
         corrections of the flipped (and transposed) stack, each turned back. A Gaussian blur has no
         direction, so every view is an equally good question; averaging their answers cancels part of
         the refiner's own error."""
-        if self.training or self.views == 1:
+        if self.training or views == 1:
             return self._refine_view(z, sigma)
-        return torch.stack([undo(self._refine_view(do(z), sigma)) for do, undo in VIEWS[self.views]]).mean(0)
+        return torch.stack([undo(self._refine_view(do(z), sigma)) for do, undo in VIEWS[views]]).mean(0)
 
     def _refine_view(self, z: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """One pass of the CNN. With ``scale`` > 1 it works on pixel-unshuffled blocks (scale x scale
@@ -289,7 +289,12 @@ class BlindWienerNet(nn.Module):
         again = blur_valid_q8(F.pad(q, (k, k, k, k), mode="reflect"), [self.floor_sigma] * len(x))
         return (again == q).flatten(1).all(1)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None, views: int | None = None) -> torch.Tensor:
+        """``sigma``: the blur of each frame (training, ``GivenSigma``), else the model's own estimate;
+        ``views``: the refiner's views averaged at inference (None: the model's ``views``)."""
+        views = self.views if views is None else views
+        if views not in VIEWS:
+            raise ValueError(f"views must be one of {sorted(VIEWS)}, got {views!r}")
         gate_sigma, keep = sigma, None
         if sigma is None and self.use_gate and self.keep_fixed:
             keep = self.fixed_points(x)
@@ -309,7 +314,7 @@ class BlindWienerNet(nn.Module):
             if self.luma:  # Rec. 601 luma in, one correction added to R, G and B alike
                 w = x.new_tensor([0.299, 0.587, 0.114])[None, :, None, None]
                 inputs = [(t * w).sum(1, keepdim=True) for t in inputs]
-            y = mid + self._refine(torch.cat(inputs, 1), sigma)
+            y = mid + self._refine(torch.cat(inputs, 1), sigma, views)
         if not self.use_gate:
             return y
         y = floor[0] + self.gate(gate_sigma.to(x.dtype))[:, None, None, None] * (y - floor[0])
@@ -326,18 +331,22 @@ class GivenSigma(nn.Module):
     The same checkpoint and the same no-harm rules, read on the true sigma: the gate, and a frame
     that preset a's 8-bit blur maps onto itself comes back unchanged when the sigma is below
     ``keep_below``. Graded beside the blind model (notebook 04's ``..._true_sigma`` row), the
-    difference is what the blur estimate costs, at no training cost.
+    difference is what the blur estimate costs, at no training cost. ``views``: the refiner's views
+    averaged (None: the model's own ``views``), without touching the wrapped model, which other
+    rows share.
     """
 
-    def __init__(self, model: BlindWienerNet, sigma: float):
+    def __init__(self, model: BlindWienerNet, sigma: float, views: int | None = None):
         super().__init__()
         if not isinstance(model, BlindWienerNet) or not model.blind:
             raise ValueError("GivenSigma wraps a blind Wiener network (model: blind_wiener without fixed_sigma)")
-        self.model, self.sigma = model, float(sigma)
+        if views is not None and views not in VIEWS:
+            raise ValueError(f"views must be one of {sorted(VIEWS)} or None (the model's own), got {views!r}")
+        self.model, self.sigma, self.views = model, float(sigma), views
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
-        y = m(x, sigma=torch.full((len(x),), self.sigma, device=x.device))
+        y = m(x, sigma=torch.full((len(x),), self.sigma, device=x.device), views=self.views)
         if m.use_gate and m.keep_fixed and self.sigma < m.keep_below:
             y = torch.where(m.fixed_points(x)[:, None, None, None], x.to(y.dtype), y)
         return y

@@ -207,7 +207,8 @@ def train_told(P: dict, progress=True, log=print) -> dict:
 GIVEN_SIGMA = {  # notebook 04's rows of our blind checkpoint given one sigma per set: how each is chosen
     "true_sigma": "given each blur's true sigma (its estimate bypassed): what the estimate costs",
     "one_blur": "one blur per set: every frame given the median of the set's own per-frame estimates "
-                "(a set blurred with one kernel, as each preset's and the course's grading set)",
+                "(a set blurred with one kernel, as each preset's and the course's grading set), the "
+                "refiner's views averaged (one_blur_views)",
 }
 
 
@@ -218,6 +219,13 @@ def given_sigma_methods(P: dict) -> dict:
     if ours["model"] != "blind_wiener" or ours.get("model_kwargs", {}).get("fixed_sigma") is not None:
         return {}
     return {f"ours_{ours['model']}_{how}": how for how in GIVEN_SIGMA}
+
+
+def given_views(P: dict, how: str) -> int:
+    """The refiner's views a ``GIVEN_SIGMA`` row averages: ``one_blur_views`` for the one-blur row (a set
+    that shares one blur, deblurred as well as the checkpoint can), one for the true-sigma row (beside
+    the one-view blind row, the gap between them is the estimate's alone)."""
+    return int(P.get("one_blur_views", 1)) if how == "one_blur" else 1
 
 
 def given_sigma(how: str, model, blurred, true_sigma: float, device) -> float:
@@ -327,9 +335,10 @@ def evaluate(P: dict, progress=True) -> dict:
                 info.setdefault(name, {"kind": f"not graded: {ckpt_path} is not a blind Wiener network"})
                 continue
             sigma = given_sigma(given[name], model, blurred, get_preset(preset).sigma, device)
-            grade(name, preset, predict_uint8(GivenSigma(model, sigma), np.asarray(blurred), device))
+            views = given_views(P, given[name])
+            grade(name, preset, predict_uint8(GivenSigma(model, sigma, views), np.asarray(blurred), device))
             entry = info.setdefault(name, {"kind": f"{ours}'s checkpoint {GIVEN_SIGMA[given[name]]}",
-                                           "given": given[name], "given_sigma_of": ours,
+                                           "given": given[name], "given_sigma_of": ours, "views": views,
                                            "from_checkpoint": str(ckpt_path)})
             entry.setdefault("sigma", {})[preset] = sigma
         else:
@@ -618,7 +627,7 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
             if ckpt not in models:
                 models[ckpt] = model_from_checkpoint(ckpt, device)[0]
             sigma = given_sigma(given[name]["given"], models[ckpt], blurred, EVAL_BLURS[b].sigma, device)
-            out = predict_uint8(GivenSigma(models[ckpt], sigma), blurred, device)
+            out = predict_uint8(GivenSigma(models[ckpt], sigma, given_views(P, given[name]["given"])), blurred, device)
             how.setdefault(name, {})[b] = f"given sigma {sigma:.3g}"
         else:
             ckpt = learned[name].get(b) or learned[name][nearest_preset(b)]

@@ -348,3 +348,12 @@ def test_views_average_the_refiners_corrections_of_flipped_frames(rng):
     assert torch.equal(model(x, sigma=sigma), one)  # training sees one view
     with pytest.raises(ValueError, match="views"):
         build_model("blind_wiener", views=3)
+    # a call's own views (GivenSigma's one-blur row) leave the model's, which other rows share, alone
+    model.eval()
+    model.views = 1
+    with torch.no_grad():
+        assert torch.equal(model(x, sigma=sigma, views=8), eight)
+        assert torch.equal(GivenSigma(model, 1.0, views=8)(x), eight)
+        assert torch.equal(GivenSigma(model, 1.0)(x), one) and model.views == 1
+    with pytest.raises(ValueError, match="views"):
+        GivenSigma(model, 1.0, views=5)

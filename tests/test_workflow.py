@@ -50,7 +50,8 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
     own = [model.estimator.estimate(torch.from_numpy(np.array(f)).permute(2, 0, 1)[None].float().to(device) / 255,
                                     model.set_quantile)[0].item() for f in np.asarray(test["b"])]
     assert one["sigma"]["b"] == pytest.approx(float(np.exp(np.median(np.log(own)))), rel=1e-6)
-    pred = predict_uint8(GivenSigma(model, one["sigma"]["b"]), np.asarray(test["b"]), device)
+    assert one["views"] == P["one_blur_views"] == 8  # the refiner's views averaged in this row alone
+    pred = predict_uint8(GivenSigma(model, one["sigma"]["b"], views=8), np.asarray(test["b"]), device)
     assert on_disk["methods"]["ours_blind_wiener_one_blur"]["b"]["psnr_db"] == pytest.approx(
         np.mean([peak_signal_noise_ratio(s, q) for s, q in zip(np.asarray(test["sharp"]), pred)]), rel=1e-12)
 
