@@ -143,13 +143,22 @@ def main(argv=None):
             per_seed[seed] = {p: r["psnr_db"] for p, r in workflow.grade_checkpoint(P, ckpt).items()}
             per_seed[seed]["train_minutes"] = summary["minutes"]
             per_seed[seed]["checkpoint"] = str(ckpt)
+            if workflow.given_sigma_methods(P):  # notebook 04's one-blur row of the same checkpoint
+                per_seed[seed]["one_blur"] = {p: r["psnr_db"] for p, r in
+                                              workflow.grade_checkpoint(P, ckpt, given="one_blur").items()}
         spread = {p: max(s[p] for s in per_seed.values()) - min(s[p] for s in per_seed.values()) for p in presets}
         out["seeds"] = {"psnr_db": per_seed, "spread_db": spread}
+        rows = [[s, "per frame"] + [f"{v[p]:.2f}" for p in presets] + [f"{v['train_minutes']:.1f}"]
+                for s, v in per_seed.items()]
+        rows.append(["spread (max - min)", "per frame"] + [f"{spread[p]:.2f}" for p in presets] + [""])
+        if all("one_blur" in v for v in per_seed.values()):
+            one = {s: v["one_blur"] for s, v in per_seed.items()}
+            out["seeds"]["one_blur_spread_db"] = one_spread = {
+                p: max(v[p] for v in one.values()) - min(v[p] for v in one.values()) for p in presets}
+            rows += [[s, "one blur per set"] + [f"{v[p]:.2f}" for p in presets] + [""] for s, v in one.items()]
+            rows.append(["spread (max - min)", "one blur per set"] + [f"{one_spread[p]:.2f}" for p in presets] + [""])
         print("\n## seeds (ours, test PSNR dB)\n")
-        print(markdown_table(["seed"] + presets + ["minutes"],
-                             [[s] + [f"{v[p]:.2f}" for p in presets] + [f"{v['train_minutes']:.1f}"]
-                              for s, v in per_seed.items()] +
-                             [["spread (max - min)"] + [f"{spread[p]:.2f}" for p in presets] + [""]]))
+        print(markdown_table(["seed", "sigma"] + presets + ["minutes"], rows))
 
     if args.ablation:
         ident = metrics["methods"]["identity"]

@@ -160,11 +160,12 @@ def _fmt(entry) -> str:
     return fmt_psnr(entry)
 
 
-def headline_rows(metrics: dict) -> list[list[str]]:
-    """Per preset: doing nothing, the best classical method, the best learned one, and the two gains."""
+def headline_rows(metrics: dict, method: str | None = None) -> list[list[str]]:
+    """Per preset: doing nothing, the best classical method, ``method`` (default: the best learned one),
+    and the two gains."""
     from .tables import best_classical, gains, signed
 
-    methods, best = metrics["methods"], metrics.get("best_method")
+    methods, best = metrics["methods"], method or metrics.get("best_method")
     rows = []
     for p in list(metrics["presets"]) + ["all"]:
         top = best_classical(methods, p)
@@ -173,6 +174,34 @@ def headline_rows(metrics: dict) -> list[list[str]]:
                      _fmt(methods.get(best, {}).get(p)) if best else "n/a",
                      signed(g.get("gain_vs_identity_db")), signed(g.get("gain_vs_best_classical_db"))])
     return rows
+
+
+def one_blur_markdown(metrics: dict, best: str) -> list[str]:
+    """The title page's lines for ``best``'s one-blur row (notebook 04 grades it when ``best`` is a
+    blind Wiener network): the same checkpoint given one sigma per set, which is what a folder that
+    shares one blur (each preset's, the course's grading set) allows; none without that row."""
+    from . import tables
+    from .tables import markdown_table
+
+    info = metrics.get("method_info", {})
+    one = next((m for m, i in info.items() if i.get("given") == "one_blur" and i.get("given_sigma_of") == best
+                and m in metrics["methods"]), None)
+    if one is None:
+        return []
+    views = info[one].get("views", 1)
+    lines = ["", f"The same checkpoint given **one blur per set** (`{one}`): every frame of a set that shares "
+             "one blur, as each preset's folder and the course's grading set do, gets the median of the frames' "
+             "own estimates" + (f", and the refiner's corrections of {views} flipped and transposed views are "
+                                "averaged" if views > 1 else "") + ". No frame is told its blur:", "",
+             markdown_table(["preset", "doing nothing", "best classical, told the kernel", one,
+                             "gain over doing nothing (dB)", "gain over best classical (dB)"],
+                            headline_rows(metrics, one))]
+    real = metrics.get("real_photos") or {}
+    if one in real and "wiener" in real:
+        lines += ["", "On the real-photo test set:", "",
+                  tables.real_vs_wiener({"summary": real, "blurs": list(real[one]),
+                                         "worst": metrics["worst_frames"]["real_photos"]}, one)]
+    return lines
 
 
 def title_markdown(metrics: dict, run: dict, chapters: list[str]) -> str:
@@ -227,6 +256,7 @@ def title_markdown(metrics: dict, run: dict, chapters: list[str]) -> str:
                       "never trained or tuned on), with each blur's worst frame:", "",
                       tables.real_vs_wiener({"summary": real, "blurs": list(real[best]),
                                              "worst": metrics["worst_frames"]["real_photos"]}, best)]
+        lines += one_blur_markdown(metrics, best)
     else:
         lines += ["", "No learned model was graded: run notebooks 02 and 03, then 04."]
     lines += ["", "## Contents", ""] + [f"{k}. {t}" for k, t in enumerate(chapters + ["Differences from the "

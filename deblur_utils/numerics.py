@@ -4,7 +4,7 @@ training run computes with.
 A recipe is defined in steps (``training/config.py``), yet on the CPU the float sums inside a step
 still depend on the machine: oneDNN picks its convolution kernels by the widest instruction set the
 CPU has (AVX2, AVX-512, AMX), and the weight gradient of a convolution is summed over the batch in
-one order per thread count. Each difference is in the last bit, but 3,072 steps grow it into
+one order per thread count. Each difference is in the last bit, but thousands of steps grow it into
 another model: the default recipe trained on an AVX2 CPU and on an AVX-512 one differed by 0.13 dB
 at preset b (docs/results.md, "The same numbers elsewhere"). So:
 
@@ -22,9 +22,9 @@ predictions of the test split.
 Both libraries read their variable when they first compute, so ``pin_cpu_kernels`` runs when
 ``deblur_utils`` is imported (before a notebook computes anything with torch) and the processes it
 starts (papermill's kernels, torchrun's workers) inherit it. A value already in the environment
-wins: ``ONEDNN_MAX_CPU_ISA=ALL MKL_CBWR=AUTO`` gives back the CPU's widest kernels (ours' 3,072
-steps in 3.6 minutes instead of 4.4 on a 2-core AVX-512 CPU, ``benchmarks/cross_cpu.py --isa
-native``), at the price of numbers that differ from machine to machine by about a seed's spread.
+wins: ``ONEDNN_MAX_CPU_ISA=ALL MKL_CBWR=AUTO`` gives back the CPU's widest kernels (ours'
+3,072-step recipe in 3.6 minutes instead of 4.4 on a 2-core AVX-512 CPU,
+``benchmarks/cross_cpu.py --isa native``), at the price of numbers that differ from machine to machine by about a seed's spread.
 GPU runs are not affected: cuDNN computes there, and a GPU's numbers are its own.
 """
 from __future__ import annotations

@@ -536,19 +536,26 @@ def sigma_sweep(P: dict, metrics: dict | None = None, progress=True) -> dict:
     return result
 
 
-def grade_checkpoint(P: dict, checkpoint, presets=None) -> dict:
+def grade_checkpoint(P: dict, checkpoint, presets=None, given: str | None = None) -> dict:
     """Course PSNR (uint8, per image then mean) and SSIM of one checkpoint on the test split, per preset,
-    without writing PNGs (lossless, so the numbers equal evaluate()'s)."""
+    without writing PNGs (lossless, so the numbers equal evaluate()'s). ``given``: a key of
+    ``GIVEN_SIGMA``, the checkpoint (a blind Wiener network) graded as that row of notebook 04."""
     from .metrics import psnr_db, ssim, summarize
 
     presets = [get_preset(p).name for p in (presets or P["presets"])]
     test = load_cached(paths.processed_dir(), "test", presets, P["test_max_frames"])
     device = pick_device(P["device"])
     model, _ = model_from_checkpoint(checkpoint, device)
+    if given is not None and given not in GIVEN_SIGMA:
+        raise ValueError(f"given must be one of {sorted(GIVEN_SIGMA)} or None, got {given!r}")
     sharp = np.asarray(test["sharp"])
     out = {}
     for p in presets:
-        pred = predict_uint8(model, np.asarray(test[p]), device)
+        net = model
+        if given is not None:
+            sigma = given_sigma(given, model, np.asarray(test[p]), get_preset(p).sigma, device)
+            net = GivenSigma(model, sigma, given_views(P, given))
+        pred = predict_uint8(net, np.asarray(test[p]), device)
         out[p] = summarize([psnr_db(s, q) for s, q in zip(sharp, pred)], [ssim(s, q) for s, q in zip(sharp, pred)])
     return out
 

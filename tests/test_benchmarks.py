@@ -35,6 +35,10 @@ def test_quality_benchmark_prints_gains_seeds_and_ablation(tmp_path, monkeypatch
     assert abs(wiener["gain_vs_identity_db"] - (wiener["psnr_db"] - ident["psnr_db"])) < 1e-9
     assert set(saved["seeds"]["spread_db"]) == {"a", "b", "c"}
     assert all(v >= 0 for v in saved["seeds"]["spread_db"].values())
+    # ... and each seed's one-blur row: seed 0 is notebook 02's checkpoint, graded as notebook 04 did
+    assert set(saved["seeds"]["one_blur_spread_db"]) == {"a", "b", "c"} and "one blur per set" in printed
+    for p in ("a", "b", "c"):
+        assert saved["seeds"]["psnr_db"]["0"]["one_blur"][p] == pytest.approx(rows[("ours_blind_wiener_one_blur", p)]["psnr_db"])
     assert set(saved["ablation"]) == {"ours (as configured)", "MSE loss"}
     # a rerun regrades finished seed runs of the same recipe instead of training them again
     P = config.load_params("ci")

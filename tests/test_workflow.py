@@ -126,6 +126,28 @@ def test_a_run_the_cap_cut_is_recorded_and_flagged_on_the_title_page(tmp_path):
     assert "time cap" not in export.title_markdown(metrics, {}, [])
 
 
+def test_the_title_page_shows_the_one_blur_row_beside_the_best_learned_model():
+    """When notebook 04 graded the best learned model's one-blur row, the title page gives its own
+    headline table (and its real-photo one), with the views it averaged; without that row, none."""
+    from deblur_utils import export
+
+    def row(a, b):
+        return {p: {"psnr_db": v, "n_images": 4, "n_infinite": 0} for p, v in (("a", a), ("b", b), ("all", (a + b) / 2))}
+
+    metrics = {"presets": ["a", "b"], "param_set": "default", "best_method": "ours",
+               "methods": {"identity": row(70.0, 30.0), "wiener": row(80.0, 38.0), "ours": row(76.0, 38.0),
+                           "ours_one_blur": row(76.0, 39.5)},
+               "method_info": {"ours": {"kind": "learned"},
+                               "ours_one_blur": {"given": "one_blur", "given_sigma_of": "ours", "views": 8}}}
+    title = export.title_markdown(metrics, {}, [])
+    assert "**one blur per set** (`ours_one_blur`)" in title and "8 flipped and transposed views" in title
+    one_line = next(ln for ln in title.splitlines()[title.splitlines().index(next(
+        ln for ln in title.splitlines() if "| ours_one_blur |" in ln)):] if ln.startswith("| b |"))
+    assert one_line.split("|")[4].strip() == "39.50" and one_line.split("|")[6].strip() == "+1.50"
+    del metrics["method_info"]["ours_one_blur"]
+    assert "one blur per set" not in export.title_markdown(metrics, {}, [])
+
+
 def test_a_cpu_run_without_the_pins_is_flagged_on_the_title_page(tmp_path):
     """A CPU run records its kernels and whether its threads were fixed; metrics.json's "training" says
     whether any x86 CPU trains the same model ("portable"), and the title page warns when one did not."""
