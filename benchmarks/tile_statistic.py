@@ -14,7 +14,7 @@ softens every tile, so a low quantile guards against a photo that is soft before
 as a stronger blur, then over-sharpened); the price is the minimum's downward bias on sharp photos.
 ``--set-quantiles`` grades one sigma per set instead (notebook 04's one-blur row, ``deblur
 --one-blur``): every frame of a set given the median of the frames' estimates at that tile quantile
-(``set_quantile``), with the set's sigma's error in log. ``--multiples`` also grades each checkpoint
+(``set_quantile``), one view, with the set's sigma's error in log. ``--multiples`` also grades each checkpoint
 told the true sigma times each multiple (gate and estimate bypassed): what an estimate that far off
 costs, and whether erring low or high costs more.
 """

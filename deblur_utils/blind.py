@@ -22,9 +22,9 @@ explanation. The gate reads the sharpest tile (a blur of the whole frame softens
 sharpest bounds it from above); the deconvolution takes the tiles' ``sigma_quantile``, so that a
 soft region (a defocused background, a sky) is not read as a blur of the frame. Frames that share
 one blur (``one_sigma``) each read the tiles' ``set_quantile`` instead: the median over the set
-already discounts a photo soft before any blur, so each frame's reading need not err low. The thresholds of
-the default parameter set come from ``benchmarks/gate.py --thresholds`` on validation frames; the
-measurements behind each choice are in docs/method.md and docs/results_history.md.
+already discounts a photo soft before any blur, so each frame's reading need not err low. The
+thresholds of the default parameter set come from ``benchmarks/gate.py --thresholds`` on validation
+frames; the measurements behind each choice are in docs/method.md and docs/results_history.md.
 """
 from __future__ import annotations
 
