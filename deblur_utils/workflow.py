@@ -228,6 +228,13 @@ def given_views(P: dict, how: str) -> int:
     return int(P.get("one_blur_views", 1)) if how == "one_blur" else 1
 
 
+def given_model(P: dict, how: str, model, blurred, true_sigma: float, device) -> tuple:
+    """(the network, its sigma) of a ``GIVEN_SIGMA`` row for a set blurred with ``true_sigma``: ``model``
+    given that row's one sigma and views (``given_sigma``, ``given_views``)."""
+    sigma = given_sigma(how, model, blurred, true_sigma, device)
+    return GivenSigma(model, sigma, given_views(P, how)), sigma
+
+
 def given_sigma(how: str, model, blurred, true_sigma: float, device) -> float:
     """The one sigma a ``GIVEN_SIGMA`` row gives every frame of a set blurred with ``true_sigma``."""
     if how == "true_sigma":
@@ -334,11 +341,10 @@ def evaluate(P: dict, progress=True) -> dict:
             if not getattr(model, "blind", False):  # 02 trained it told the blur: no estimate to replace
                 info.setdefault(name, {"kind": f"not graded: {ckpt_path} is not a blind Wiener network"})
                 continue
-            sigma = given_sigma(given[name], model, blurred, get_preset(preset).sigma, device)
-            views = given_views(P, given[name])
-            grade(name, preset, predict_uint8(GivenSigma(model, sigma, views), np.asarray(blurred), device))
+            net, sigma = given_model(P, given[name], model, blurred, get_preset(preset).sigma, device)
+            grade(name, preset, predict_uint8(net, np.asarray(blurred), device))
             entry = info.setdefault(name, {"kind": f"{ours}'s checkpoint {GIVEN_SIGMA[given[name]]}",
-                                           "given": given[name], "given_sigma_of": ours, "views": views,
+                                           "given": given[name], "given_sigma_of": ours, "views": net.views,
                                            "from_checkpoint": str(ckpt_path)})
             entry.setdefault("sigma", {})[preset] = sigma
         else:
@@ -553,8 +559,7 @@ def grade_checkpoint(P: dict, checkpoint, presets=None, given: str | None = None
     for p in presets:
         net = model
         if given is not None:
-            sigma = given_sigma(given, model, np.asarray(test[p]), get_preset(p).sigma, device)
-            net = GivenSigma(model, sigma, given_views(P, given))
+            net, _ = given_model(P, given, model, np.asarray(test[p]), get_preset(p).sigma, device)
         pred = predict_uint8(net, np.asarray(test[p]), device)
         out[p] = summarize([psnr_db(s, q) for s, q in zip(sharp, pred)], [ssim(s, q) for s, q in zip(sharp, pred)])
     return out
@@ -633,8 +638,8 @@ def evaluate_real(P: dict, metrics: dict | None = None, progress=True) -> dict |
             ckpt = given[name]["from_checkpoint"]
             if ckpt not in models:
                 models[ckpt] = model_from_checkpoint(ckpt, device)[0]
-            sigma = given_sigma(given[name]["given"], models[ckpt], blurred, EVAL_BLURS[b].sigma, device)
-            out = predict_uint8(GivenSigma(models[ckpt], sigma, given_views(P, given[name]["given"])), blurred, device)
+            net, sigma = given_model(P, given[name]["given"], models[ckpt], blurred, EVAL_BLURS[b].sigma, device)
+            out = predict_uint8(net, blurred, device)
             how.setdefault(name, {})[b] = f"given sigma {sigma:.3g}"
         else:
             ckpt = learned[name].get(b) or learned[name][nearest_preset(b)]
