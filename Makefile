@@ -2,7 +2,8 @@
 #   make report   the whole report on the default parameters (embedded data, CPU-sized):
 #                 reports/report.html and reports/report.pdf
 #   make test     every notebook end to end with `pytest --nbmake notebooks` in the CI configuration
-#                 (params/ci.yaml), the unit tests, and the report built from the notebooks (tests/test_report.py)
+#                 (the `ci` parameter set, deblur_utils/params/ci.yaml), the unit tests, and the report
+#                 built from the notebooks (tests/test_report.py)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python

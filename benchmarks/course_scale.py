@@ -11,7 +11,7 @@ The input is a REDS-shaped folder (``<seq>/<frame>.png``, 1280x720) generated on
 (enlarged to cover the frame), with sensor-like noise (sigma 2 grey levels) so that the PNGs are as
 large and as slow to decode as camera frames rather than smooth upsampled ones. Every step runs in
 its own process, so its peak memory (``ru_maxrss``) and CPU time (its own and its workers') are its
-own. The recipe step trains every run of ``params/full.yaml`` for ``--recipe-steps`` optimiser steps
+own. The recipe step trains every run of the ``full`` parameter set for ``--recipe-steps`` optimiser steps
 on this folder (models at their full size; validation and grading on a few frames) and grades it:
 the path a Kaggle user takes, end to end, on the CPU.
 """
@@ -33,6 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 COURSE_SEQUENCES, FRAMES, HEIGHT, WIDTH = 240, 100, 720, 1280
 
@@ -41,8 +42,8 @@ def _sequence(job) -> int:
     """Write one sequence's frames (those missing): a pan over 20% of the enlarged photo, noise per frame."""
     from PIL import Image
 
-    from deblur_utils import embedded
-    from deblur_utils.imageio import read_rgb, write_png_atomic
+    from deblur_utils.data import embedded
+    from deblur_utils.data.imageio import read_rgb, write_png_atomic
 
     out, index, n = job
     seq = Path(out) / f"{index:03d}"
@@ -78,7 +79,7 @@ def generate(raw: Path, sequences: int, frames: int) -> dict:
 # --- each step in its own process --------------------------------------------------------------
 
 def step_prepare(work: Path, raw: Path, workers: int | None) -> dict:
-    from deblur_utils.data import prepare_sets
+    from deblur_utils.data.sets import prepare_sets
 
     out = work / f"processed_w{workers or 'all'}"
     shutil.rmtree(out, ignore_errors=True)  # from scratch: a rerun must not skip the frames
@@ -90,13 +91,14 @@ def step_prepare(work: Path, raw: Path, workers: int | None) -> dict:
 
 
 def step_cache(work: Path, processed: Path) -> dict:
-    from deblur_utils import data
+    from deblur_utils.data.cache import load_cached
+    from deblur_utils.data.sets import make_splits, save_splits
 
     seqs = sorted(p.name for p in (processed / "sharp").iterdir())
-    data.save_splits(processed, data.make_splits(seqs, 0.05, 0.05, seed=0))
+    save_splits(processed, make_splits(seqs, 0.05, 0.05, seed=0))
     shutil.rmtree(processed / "cache", ignore_errors=True)
     t0 = time.monotonic()
-    arrays = data.load_cached(processed, "train")
+    arrays = load_cached(processed, "train")
     seconds = time.monotonic() - t0
     files = list((processed / "cache").glob("*.npy"))
     return {"train_frames": len(arrays["sharp"]), "seconds": seconds, "bytes": sum(f.stat().st_size for f in files)}
@@ -105,14 +107,16 @@ def step_cache(work: Path, processed: Path) -> dict:
 def step_loader(work: Path, processed: Path) -> dict:
     import torch
 
-    from deblur_utils import data
-    from deblur_utils.sampling import ContinuumCrops
-    from deblur_utils.train import TrainConfig
+    from deblur_utils.data.cache import load_cached
+    from deblur_utils.data.dataset import PairedFrames
+    from deblur_utils.data.sampling import ContinuumCrops
+    from deblur_utils.training.config import TrainConfig
+    from deblur_utils.training.order import EpochOrder
 
-    arrays = data.load_cached(processed, "train")
+    arrays = load_cached(processed, "train")
     workers = TrainConfig().num_workers
-    ds = data.PairedFrames(arrays)  # the faithful recipe: whole frames, batch 2, random order
-    order = data.EpochOrder(len(ds), 400, seed=0, epoch=0, replacement=True)
+    ds = PairedFrames(arrays)  # the faithful recipe: whole frames, batch 2, random order
+    order = EpochOrder(len(ds), 400, seed=0, epoch=0, replacement=True)
     loader = torch.utils.data.DataLoader(ds, batch_size=2, sampler=order, num_workers=workers)
     t0 = time.monotonic()
     pairs = sum(len(b[0]) for b in loader)
@@ -126,31 +130,28 @@ def step_loader(work: Path, processed: Path) -> dict:
 
 
 def step_recipe(work: Path, raw: Path, steps: int) -> dict:
-    """Every run of params/full.yaml for ``steps`` steps on the generated folder, then the grading."""
+    """Every run of the full parameter set for ``steps`` steps on the generated folder, then the grading."""
     import yaml
 
-    from deblur_utils import config, workflow
+    from deblur_utils import params
+    from deblur_utils.steps import evaluate, prepare, runs
 
-    P = config.load_params("full")
-    short = {"inherit": "full", "raw_dir": str(raw), "epochs": 1, "epoch_samples": P["batch_size"] * steps,
-             "val_max_frames": 2, "test_max_frames": 2, "tune_max_frames": 1, "sweep_max_frames": 1,
-             "sweep_sigmas": [1.2], "rl_iterations": [5], "real_photos": False, "small_epochs": 1,
-             "ours": {"epochs": 1, "epoch_samples": P["ours"]["batch_size"] * steps},
-             "residual_srcnn": {"epochs": 1}, "per_preset": {"epochs": 1, "epoch_samples": P["ours"]["batch_size"] * steps}}
+    P = params.load_params("full")
+    short = {"inherit": "full", "raw_dir": str(raw), "val_max_frames": 2, "test_max_frames": 2, "tune_max_frames": 1,
+             "sweep_max_frames": 1, "sweep_sigmas": [1.2], "rl_iterations": [5], "real_photos": False,
+             "faithful": {"epochs": 1, "epoch_samples": P.recipe("faithful")["batch_size"] * steps},
+             "small": {"epochs": 1}, "ours": {"epochs": 1, "epoch_samples": P.recipe("ours")["batch_size"] * steps},
+             "residual": {"epochs": 1}, "told": {"epochs": 1, "epoch_samples": P.recipe("ours")["batch_size"] * steps}}
     path = work / "full_short.yaml"
     path.write_text(yaml.safe_dump(short))
     os.environ["DEBLUR_WORKDIR"] = str(work / "recipe")
-    P = config.load_params(str(path))
+    P = params.load_params(str(path))
     out, t = {}, time.monotonic()
-    out["prepare_seconds"] = _timed(lambda: workflow.prepare(P, progress=False))
-    for name, fn in [("faithful", workflow.train_faithful), ("residual", workflow.train_residual),
-                     ("ours", workflow.train_ours)]:
-        out[f"train_{name}_seconds"] = _timed(lambda: fn(P, progress=False))
-    for p in P["presets"]:
-        out[f"train_per_preset_{p}_seconds"] = _timed(lambda: workflow.train_per_preset(P, p, progress=False))
-        out[f"train_small_{p}_seconds"] = _timed(lambda: workflow.train_small(P, p, progress=False))
+    out["prepare_seconds"] = _timed(lambda: prepare.prepare(P, progress=False))
+    for run in runs.training_runs(P):
+        out[f"train_{run.name.replace(' ', '_')}_seconds"] = _timed(lambda: runs.train_run(run, progress=False))
     metrics = {}
-    out["evaluate_seconds"] = _timed(lambda: metrics.update(workflow.evaluate(P, progress=False)))
+    out["evaluate_seconds"] = _timed(lambda: metrics.update(evaluate.evaluate(P, progress=False)))
     out["graded_methods"] = sorted(metrics["methods"])
     out["total_seconds"] = time.monotonic() - t
     return out
@@ -202,9 +203,9 @@ def main(argv=None):
         print(json.dumps({**result, **_usage()}))
         return result
 
-    from deblur_utils.atomic import write_text
-    from deblur_utils.frames import available_cpus
-    from deblur_utils.tables import markdown_table
+    import common  # here, not at the top: the generating workers import this script and need none of it
+    from deblur_utils.report.tables import markdown_table
+    from deblur_utils.runtime.parallel import available_cpus
 
     cores = available_cpus()
     scale = COURSE_SEQUENCES / args.sequences
@@ -247,10 +248,7 @@ def main(argv=None):
             k, k.removesuffix("_seconds").replace("_", " ")), f"{v:.1f}"] for k, v in r.items() if k.endswith("_seconds")]
                              + [["peak memory (GB)", f"{r['peak_rss_gb']:.2f}"]]))
         print(f"graded: {', '.join(r['graded_methods'])}")
-    if args.json:
-        write_text(args.json, json.dumps(out, indent=1) + "\n")
-        print(f"\nwritten to {args.json}")
-    return out
+    return common.finish(out, args.json)
 
 
 def _cpu_name() -> str:

@@ -1,4 +1,4 @@
-"""The same recipe with other CPU kernels or threads: what the arithmetic pins of numerics.py buy.
+"""The same recipe with other CPU kernels or threads: what the arithmetic pins of runtime/numerics.py buy.
 
     python benchmarks/cross_cpu.py [--isa avx2|native|sse41] [--threads N] [--json PATH]
 
@@ -18,17 +18,27 @@ notebook 02 trained (the last `make report`), with the differences and both trai
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deblur_utils import config, paths, workflow  # noqa: E402
-from deblur_utils.atomic import write_text  # noqa: E402
-from deblur_utils.tables import markdown_table  # noqa: E402
+import common  # noqa: E402
+from deblur_utils.evaluation import frame_sets  # noqa: E402
+from deblur_utils.evaluation.grading import grade as grade_rows  # noqa: E402
+from deblur_utils.evaluation.methods import Learned, Models  # noqa: E402
+from deblur_utils.report.tables import markdown_table  # noqa: E402
+from deblur_utils.runtime import paths  # noqa: E402
+from deblur_utils.runtime.atomic import write_text  # noqa: E402
+from deblur_utils.steps.records import load_metrics  # noqa: E402
+from deblur_utils.steps.runs import ours_method  # noqa: E402
+from deblur_utils.training.checkpoint import load_checkpoint  # noqa: E402
+from deblur_utils.training.config import pick_device  # noqa: E402
+from deblur_utils.training.loop import train  # noqa: E402
 
 ISAS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"},
         "native": {"ONEDNN_MAX_CPU_ISA": "ALL", "MKL_CBWR": "AUTO"},
@@ -37,26 +47,13 @@ ISAS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"},
 
 def grade(P, ckpt) -> dict:
     """Course PSNR per preset on the test split and per blur on the real-photo test set."""
-    from deblur_utils import real_photos
-    from deblur_utils.metrics import psnr_db, summarize
-    from deblur_utils.train import model_from_checkpoint, pick_device, predict_uint8
-
-    out = {f"test {p}": r["psnr_db"] for p, r in workflow.grade_checkpoint(P, ckpt).items()}
-    real = real_photos.load()
-    if real is not None:
-        device = pick_device(P["device"])
-        model, _ = model_from_checkpoint(ckpt, device)
-        for b in real_photos.EVAL_BLURS:
-            pred = predict_uint8(model, real[b], device)
-            out[f"real {b}"] = summarize([psnr_db(s, q) for s, q in zip(real["sharp"], pred)])["psnr_db"]
-    return out
+    method = Learned("ours", {p: ckpt for p in P.presets}, Models(pick_device(P.device)), P.presets)
+    rows = grade_rows([method], frame_sets.test_split(P) + (frame_sets.real_photos_sets(P) or []), progress=False)
+    return {f"{r.set} {r.blur}": r.summary["psnr_db"] for r in rows}
 
 
 def weights_digest(ckpt: Path) -> str:
     """A short SHA-256 of a checkpoint's weights, in name order: equal only when they are bit for bit."""
-    import hashlib
-
-    from deblur_utils.train import load_checkpoint
     weights = load_checkpoint(ckpt)["weights"]
     h = hashlib.sha256()
     for name in sorted(weights):
@@ -65,8 +62,8 @@ def weights_digest(ckpt: Path) -> str:
 
 
 def child(P, run_dir: Path, threads: int | None) -> None:
-    cfg = workflow.ours_config(P, **({"cpu_threads": threads} if threads is not None else {}))
-    summary = workflow.train(cfg, paths.processed_dir(), run_dir, progress=False)
+    cfg = P.train_config("ours", **({"cpu_threads": threads} if threads is not None else {}))
+    summary = train(cfg, paths.processed_dir(), run_dir, progress=False)
     result = {"summary": {k: summary.get(k) for k in ("steps", "steps_asked", "stopped_by", "minutes", "cpu_threads",
                                                        "cpu_kernels")},
               "grades": grade(P, run_dir / "best.pt")}
@@ -74,19 +71,15 @@ def child(P, run_dir: Path, threads: int | None) -> None:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--param-set", default="default")
+    ap = common.parser(__doc__)
     ap.add_argument("--isa", choices=list(ISAS), default="native")
     ap.add_argument("--threads", type=int, help="train with this many threads (default: the recipe's cpu_threads)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
-    ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
-    P = config.load_params(args.param_set)
+    P = common.load(args)
     if args.child:
         return child(P, args.child, args.threads)
-    metrics = workflow.load_metrics()
-    name = f"ours_{P['ours']['model']}"
-    ckpt = Path(metrics["method_info"][name]["checkpoint"]["b"])
+    ckpt = Path(load_metrics()["method_info"][ours_method(P)]["checkpoint"]["b"])
     reference = {"summary": json.loads((ckpt.parent / "summary.json").read_text()), "grades": grade(P, ckpt)}
     label = args.isa + (f", {args.threads} threads" if args.threads is not None else "")
     suffix = f"_t{args.threads}" if args.threads is not None else ""
@@ -108,10 +101,7 @@ def main(argv=None):
     other["weights_identical"] = digests[0] == digests[1]
     print(markdown_table(["ours, PSNR dB", "notebook 02", f"kernels {label}",
                           "difference"], rows))
-    out = {"reference": reference, label: other}
-    if args.json:
-        write_text(args.json, json.dumps(out, indent=1) + "\n")
-    return out
+    return common.finish({"reference": reference, label: other}, args.json)
 
 
 if __name__ == "__main__":

@@ -31,10 +31,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from deblur_utils import accel, config, paths, workflow  # noqa: E402
-from deblur_utils.atomic import write_text  # noqa: E402
-from deblur_utils.models import build_model  # noqa: E402
-from deblur_utils.train import predict_uint8, psnr_loss  # noqa: E402
+import common  # noqa: E402
+from deblur_utils import params  # noqa: E402
+from deblur_utils.networks.registry import build_model  # noqa: E402
+from deblur_utils.runtime import accel, paths  # noqa: E402
+from deblur_utils.steps.prepare import prepare  # noqa: E402
+from deblur_utils.training.config import psnr_loss  # noqa: E402
+from deblur_utils.training.inference import predict_uint8  # noqa: E402
 from train_speed import BF16_PEAK_TFLOPS, srcnn_tflops  # noqa: E402
 
 # Dense fp16/bf16 tensor peaks of the cards Kaggle and Colab lend (T4 and P100 have no bf16).
@@ -69,8 +72,8 @@ def ours_images_per_second(device, model_kwargs, batch, crop, steps, amp, channe
 
 def torchrun_step(device) -> dict:
     """One short training run of the CI recipe under torchrun with one process; its summary."""
-    P = {**config.load_params("ci"), "device": device.type}
-    cfg = workflow.ours_config(P, epochs=1, max_minutes=None)
+    P = params.load_params("ci", device=device.type)
+    cfg = P.train_config("ours", epochs=1, max_minutes=None)
     with tempfile.TemporaryDirectory() as tmp:
         cfg_path = Path(tmp) / "config.json"
         cfg_path.write_text(json.dumps(__import__("dataclasses").asdict(cfg)))
@@ -96,9 +99,9 @@ def main(argv=None):
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device: run this on a GPU machine, or pass --device cpu --quick to check the code")
-    full = config.load_params("full")
-    kwargs = dict(full["ours"]["model_kwargs"])
-    batch, crop, steps, width, frames = full["ours"]["batch_size"], full["ours"]["crop_size"], 10, 2048, 150
+    ours = params.load_params("full").recipe("ours")
+    kwargs = dict(ours["model_kwargs"])
+    batch, crop, steps, width, frames = ours["batch_size"], ours["crop_size"], 10, 2048, 150
     if args.quick:
         kwargs.update(width=8, blocks=1)
         batch, crop, steps, width, frames = 2, 64, 2, 16, 4
@@ -131,8 +134,8 @@ def main(argv=None):
         print(f"2. ours training ({kwargs['width']} wide, {kwargs['blocks']} blocks, crops {crop}, batch {batch}), "
               f"{label}: {v:.0f} images/s", flush=True)
 
-    if not (paths.processed_dir() / "splits.json").exists():
-        workflow.prepare(config.load_params("ci"), progress=False)
+    if not paths.splits_path().exists():
+        prepare(params.load_params("ci"), progress=False)
     out["torchrun"] = r = torchrun_step(device)
     print(f"3. torchrun, 1 process ({'NCCL' if device.type == 'cuda' else 'Gloo'}): exit {r['returncode']}, "
           f"{r['steps']} steps, world size {r['world_size']}, {r['seconds']:.0f} s", flush=True)
@@ -150,10 +153,7 @@ def main(argv=None):
         sync(device)
         out["inference_150"][a] = (time.perf_counter() - t0) * 150 / frames
         print(f"4. 150 frames deblurred, amp {a}: {out['inference_150'][a]:.2f} s", flush=True)
-    if args.json:
-        write_text(args.json, json.dumps(out, indent=1, default=str) + "\n")
-        print(f"written to {args.json}")
-    return out
+    return common.finish(out, args.json)
 
 
 if __name__ == "__main__":

@@ -14,20 +14,25 @@ Runs in the work directory (the project root, or DEBLUR_WORKDIR), on the paramet
 """
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deblur_utils import config, paths, workflow  # noqa: E402
-from deblur_utils.atomic import json_safe, write_json_atomic  # noqa: E402
-from deblur_utils import tables  # noqa: E402
-from deblur_utils.tables import markdown_table  # noqa: E402
+import common  # noqa: E402
+from deblur_utils.report import tables  # noqa: E402
+from deblur_utils.report.tables import markdown_table  # noqa: E402
+from deblur_utils.runtime import paths  # noqa: E402
+from deblur_utils.steps import evaluate, registry  # noqa: E402
+from deblur_utils.steps.prepare import prepare  # noqa: E402
+from deblur_utils.steps.runs import ours_method, runs_02, train_run  # noqa: E402
+from deblur_utils.training.checkpoint import load_checkpoint  # noqa: E402
+from deblur_utils.training.config import TrainConfig  # noqa: E402
+from deblur_utils.training.loop import train  # noqa: E402
 
-# One change at a time against ours (P["ours"]); each value is a dict of TrainConfig changes.
+# One change at a time against ours (the parameter set's `ours` recipe); each value a dict of TrainConfig changes.
 ABLATIONS = {
     "ours (as configured)": {},
     "no CNN refiner (Wiener at the estimated sigma only)": {"model_kwargs": {"refine": False}},
@@ -56,17 +61,22 @@ def print_gains(rows, title):
                           for r in rows]))
 
 
-def train_variant(P, name, changes, seed=None, minutes=None, progress=False):
-    kw = dict(changes)
-    if "model_kwargs" in kw and kw.get("model", P["ours"]["model"]) == P["ours"]["model"]:
-        kw["model_kwargs"] = {**P["ours"]["model_kwargs"], **kw["model_kwargs"]}
+def variant_config(P, changes: dict, seed=None, minutes=None) -> TrainConfig:
+    """Ours with ``changes`` (model_kwargs merged key by key while the model stays), a seed, a time cap."""
+    ours, kw = P.recipe("ours"), dict(changes)
+    if "model_kwargs" in kw and kw.get("model", ours["model"]) == ours["model"]:
+        kw["model_kwargs"] = {**ours["model_kwargs"], **kw["model_kwargs"]}
     if seed is not None:
         kw["seed"] = seed
     if minutes is not None:
         kw["max_minutes"] = minutes
-    cfg = workflow.ours_config(P, **kw)
+    return P.train_config("ours", **kw)
+
+
+def train_variant(P, name, changes, seed=None, minutes=None, progress=False):
+    """Train ours with ``changes`` into runs/benchmarks/<name>/: (summary, its best.pt)."""
     run_dir = paths.runs_dir() / "benchmarks" / name
-    summary = workflow.train(cfg, paths.processed_dir(), run_dir, progress=progress)
+    summary = train(variant_config(P, changes, seed, minutes), paths.processed_dir(), run_dir, progress=progress)
     return summary, run_dir / "best.pt"
 
 
@@ -74,13 +84,9 @@ def reusable_run(P, seed):
     """A finished run of ours trained with exactly this recipe and seed, else None: notebook 02's
     checkpoint (the default run's model counts as its seed), or the one an earlier ``--seeds`` left in
     runs/benchmarks/seed<N>/. A change to inference alone then regrades the seeds without retraining."""
-    import dataclasses
-
-    from deblur_utils.train import load_checkpoint
-
-    want = json.loads(json.dumps(dataclasses.asdict(workflow.ours_config(P, seed=seed))))
+    want = json.loads(json.dumps(dataclasses.asdict(variant_config(P, {}, seed=seed))))
     want.pop("resume", None)
-    ckpt = workflow.learned_methods(P).get(f"ours_{P['ours']['model']}", {})
+    ckpt = registry.learned(P.presets).get(ours_method(P), {})
     candidates = list(set(ckpt.values())) if len(set(ckpt.values())) == 1 else []
     candidates.append(paths.runs_dir() / "benchmarks" / f"seed{seed}" / "best.pt")
     for path in candidates:
@@ -88,7 +94,7 @@ def reusable_run(P, seed):
         if not (path.exists() and summary_path.exists()) or summary_path.stat().st_mtime < path.stat().st_mtime:
             continue
         got = json.loads(json.dumps(load_checkpoint(path)["config"]))  # tuples as lists, as in want
-        for f in dataclasses.fields(workflow.TrainConfig):  # fields added since: their defaults were in force
+        for f in dataclasses.fields(TrainConfig):  # fields added since: their defaults were in force
             if f.name not in got and f.default is not dataclasses.MISSING:
                 got[f.name] = f.default
         got.pop("resume", None)
@@ -98,32 +104,29 @@ def reusable_run(P, seed):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--param-set", default="default")
+    ap = common.parser(__doc__, progress=True)
     ap.add_argument("--train", action="store_true", help="retrain notebook 02's models before grading")
     ap.add_argument("--seeds", type=int, nargs="*", default=[], help="train ours once per seed; report the spread")
     ap.add_argument("--ablation", action="store_true")
     ap.add_argument("--ablation-minutes", type=float, default=None,
                     help="training budget per ablation variant (default: ours' max_minutes)")
-    ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    P = config.load_params(args.param_set)
+    P = common.load(args)
     progress = not args.no_progress
-    out = {"param_set": P["param_set"], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    out = common.stamp(P)
 
-    if not (paths.processed_dir() / "splits.json").exists():
-        workflow.prepare(P, progress=progress)
-    if args.train or not workflow.learned_methods(P):
-        for step in (workflow.train_faithful, workflow.train_residual, workflow.train_ours):
-            step(P, progress=progress)
-    metrics = workflow.evaluate(P, progress=progress)
+    if not paths.splits_path().exists():
+        prepare(P, progress=progress)
+    if args.train or not registry.learned(P.presets):
+        for run in runs_02(P):
+            train_run(run, progress=progress)
+    metrics = evaluate.evaluate(P, progress=progress)
     presets = metrics["presets"]
     out["comparison"] = tables.gains(metrics["methods"], presets, metrics["worst_frames"]["test"])
     out["best_method"], out["best_checkpoint"] = metrics["best_method"], metrics["best_checkpoint"]
     print_gains(out["comparison"], f"test split, {metrics['test_frames']} frames per preset "
                                    f"(best learned: {metrics['best_method']})")
-    real = workflow.evaluate_real(P, metrics, progress=progress)
+    real = evaluate.evaluate_real(P, metrics, progress=progress)
     if real is None:
         print("\n(no real-photo test set: `make real-photos`, then notebook 01, build it)")
     else:
@@ -140,12 +143,12 @@ def main(argv=None):
         for seed in args.seeds:
             reused = reusable_run(P, seed)
             summary, ckpt = reused or train_variant(P, f"seed{seed}", {}, seed=seed, progress=progress)
-            per_seed[seed] = {p: r["psnr_db"] for p, r in workflow.grade_checkpoint(P, ckpt).items()}
+            per_seed[seed] = {p: r["psnr_db"] for p, r in evaluate.grade_checkpoint(P, ckpt).items()}
             per_seed[seed]["train_minutes"] = summary["minutes"]
             per_seed[seed]["checkpoint"] = str(ckpt)
-            if workflow.given_sigma_methods(P):  # notebook 04's one-blur row of the same checkpoint
+            if evaluate.given_sigma_methods(P):  # notebook 04's one-blur row of the same checkpoint
                 per_seed[seed]["one_blur"] = {p: r["psnr_db"] for p, r in
-                                              workflow.grade_checkpoint(P, ckpt, given="one_blur").items()}
+                                              evaluate.grade_checkpoint(P, ckpt, given="one_blur").items()}
         spread = {p: max(s[p] for s in per_seed.values()) - min(s[p] for s in per_seed.values()) for p in presets}
         out["seeds"] = {"psnr_db": per_seed, "spread_db": spread}
         rows = [[s, "per frame"] + [f"{v[p]:.2f}" for p in presets] + [f"{v['train_minutes']:.1f}"]
@@ -165,7 +168,7 @@ def main(argv=None):
         rows = {}
         for i, (name, changes) in enumerate(ABLATIONS.items()):
             summary, ckpt = train_variant(P, f"ablation{i}", changes, minutes=args.ablation_minutes, progress=progress)
-            graded = workflow.grade_checkpoint(P, ckpt)
+            graded = evaluate.grade_checkpoint(P, ckpt)
             rows[name] = {"changes": changes, "parameters": summary["parameters"], "minutes": summary["minutes"],
                           **{p: graded[p]["psnr_db"] for p in presets}}
         ref = rows["ours (as configured)"]
@@ -175,10 +178,7 @@ def main(argv=None):
                              [["doing nothing"] + [f"{ident[p]['psnr_db']:.2f}" for p in presets] + [""]] +
                              [[n] + [f"{r[p]:.2f} ({r[p] - ref[p]:+.2f})" for p in presets] + [f"{r['parameters']:,}"]
                               for n, r in rows.items()]))
-    if args.json:
-        write_json_atomic(args.json, json_safe(out))
-        print(f"\nwritten to {args.json}")
-    return out
+    return common.finish(out, args.json)
 
 
 if __name__ == "__main__":

@@ -9,20 +9,19 @@ a slower machine scales every row by the same factor: the table says how long th
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from deblur_utils import paths  # noqa: E402
-from deblur_utils.atomic import write_text  # noqa: E402
-from deblur_utils.tables import markdown_table  # noqa: E402
+import common  # noqa: E402
+from deblur_utils.report.tables import markdown_table  # noqa: E402
+from deblur_utils.runtime import paths  # noqa: E402
 
 
 def runs() -> list[dict]:
-    table = json.loads((paths.runs_dir() / "methods.json").read_text())
+    table = json.loads(paths.methods_path().read_text())
     seen, rows = set(), []
     for method, per in table.items():
         for preset, ckpt in per.items():
@@ -38,8 +37,7 @@ def runs() -> list[dict]:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", type=Path)
+    ap = common.parser(__doc__)
     args = ap.parse_args(argv)
     out = {"runs": runs()}
     print(markdown_table(["method", "run", "steps (asked)", "stopped by", "minutes", "s / step (validation included)"],
@@ -52,9 +50,7 @@ def main(argv=None):
         print()
         print(markdown_table(["notebook", "minutes"], [[n, f"{s / 60:.1f}"] for n, s in out["notebook_seconds"].items()]
                              + [["all", f"{total / 60:.1f}"]]))
-    if args.json:
-        write_text(args.json, json.dumps(out, indent=1) + "\n")
-    return out
+    return common.finish(out, args.json)
 
 
 if __name__ == "__main__":

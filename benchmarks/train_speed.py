@@ -21,27 +21,34 @@ time_to_quality_ratio and inference_seconds_150.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from deblur_utils import accel, config, paths, workflow  # noqa: E402
-from deblur_utils.blur import get_preset  # noqa: E402
-from deblur_utils.atomic import write_json_atomic  # noqa: E402
-from deblur_utils.data import EpochOrder, PairedFrames, load_cached, split_frames  # noqa: E402
-from deblur_utils.imageio import read_rgb  # noqa: E402
-from deblur_utils.metrics import psnr_db  # noqa: E402
-from deblur_utils.models import build_model  # noqa: E402
-from deblur_utils.train import TrainConfig, model_from_checkpoint, predict_uint8, to_tensor, train  # noqa: E402
+import common  # noqa: E402
+from deblur_utils.data.blur import PRESETS as BLUR_PRESETS, get_preset  # noqa: E402
+from deblur_utils.data.cache import load_cached  # noqa: E402
+from deblur_utils.data.dataset import PairedFrames  # noqa: E402
+from deblur_utils.data.imageio import read_rgb  # noqa: E402
+from deblur_utils.data.sets import split_frames  # noqa: E402
+from deblur_utils.evaluation.metrics import psnr_db  # noqa: E402
+from deblur_utils.networks.registry import build_model  # noqa: E402
+from deblur_utils.params import override  # noqa: E402
+from deblur_utils.runtime import accel, paths  # noqa: E402
+from deblur_utils.steps.prepare import prepare  # noqa: E402
+from deblur_utils.training.checkpoint import model_from_checkpoint  # noqa: E402
+from deblur_utils.training.config import TrainConfig  # noqa: E402
+from deblur_utils.training.inference import predict_uint8, to_tensor  # noqa: E402
+from deblur_utils.training.loop import train  # noqa: E402
+from deblur_utils.training.order import EpochOrder  # noqa: E402
 
-PRESETS = ("a", "b", "c")
+PRESETS = tuple(BLUR_PRESETS)
 
 
 class OriginalFrames(torch.utils.data.Dataset):
@@ -169,11 +176,11 @@ def time_to_quality(P, minutes, ref_width, progress):
     runs = paths.runs_dir() / "benchmarks" / "speed"
     ref_cfg = TrainConfig(model="srcnn", model_kwargs={"width": ref_width}, presets=list(PRESETS), batch_size=2,
                           lr=1e-4, epochs=100000, epoch_samples=16, max_minutes=minutes, val_max_frames=2,
-                          device=P["device"], seed=0)
+                          device=P.device, seed=0)
     ref = train(ref_cfg, paths.processed_dir(), runs / "reference", progress=progress)
     target = ref["history"][-1]["val_psnr_db_per_preset"]["b"]
-    ours_cfg = workflow.ours_config({**P, "val_max_frames": 2}, max_minutes=minutes, epochs=100000,
-                                    epoch_samples=P["ours"]["batch_size"] * 8)
+    ours_cfg = override(P, val_max_frames=2).train_config("ours", max_minutes=minutes, epochs=100000,
+                                                          epoch_samples=P.recipe("ours")["batch_size"] * 8)
     ours = train(ours_cfg, paths.processed_dir(), runs / "ours", progress=progress,
                  stop_when=lambda h: h["val_psnr_db_per_preset"]["b"] >= target)
     hit = [h for h in ours["history"] if h["val_psnr_db_per_preset"]["b"] >= target]
@@ -197,7 +204,7 @@ def inference_seconds(P, n=150):
         model, _ = model_from_checkpoint(ckpt)
         what = ckpt
     else:
-        cfg = workflow.ours_config(P)
+        cfg = P.train_config("ours")
         model, what, ckpt = build_model(cfg.model, **cfg.model_kwargs).eval(), f"{cfg.model} (untrained, same cost)", None
     out = {"inference_model": what, "inference_native_cpu_bf16": accel.native_cpu_bf16()}
     for amp in ("off", "auto"):
@@ -215,8 +222,7 @@ def inference_seconds(P, n=150):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--param-set", default="default")
+    ap = common.parser(__doc__, progress=True)
     ap.add_argument("--width", type=int, default=128, help="faithful SRCNN width for the step comparison")
     ap.add_argument("--steps", type=int, default=4, help="timed training steps per variant")
     ap.add_argument("--loader-pairs", type=int, default=48)
@@ -228,17 +234,14 @@ def main(argv=None):
                     help="on a GPU: achieved TFLOP/s of SRCNN at this width, whole 256x448 frames, bf16")
     ap.add_argument("--tflops-batch", type=int, default=4)
     ap.add_argument("--peak-tflops", type=float, help="the GPU's dense bf16 peak (default: looked up by name)")
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    P = config.load_params(args.param_set)
-    if not (paths.processed_dir() / "splits.json").exists():
-        workflow.prepare(P, progress=not args.no_progress)
+    P = common.load(args)
+    if not paths.splits_path().exists():
+        prepare(P, progress=not args.no_progress)
     processed = paths.processed_dir()
     rels = split_frames(processed, "train")
     arrays = load_cached(processed, "train", PRESETS)
-    out = {"param_set": P["param_set"], "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "device": "cpu", "threads": torch.get_num_threads()}
+    out = {**common.stamp(P), "device": "cpu", "threads": torch.get_num_threads()}
 
     orig = rate(original_pairs(processed, rels), args.loader_pairs)
     ours = rate(our_pairs(arrays), args.loader_pairs)
@@ -288,10 +291,7 @@ def main(argv=None):
               f"{gpu['achieved_tflops']:.1f} TFLOP/s" + (f" = {gpu['achieved_tflops'] / peak:.0%} of {peak:.0f} peak"
                                                           if peak else " (peak unknown: pass --peak-tflops)")
               + f"; one course epoch (72K frames) {gpu['course_epoch_minutes']:.0f} min against the original's 360")
-    if args.json:
-        write_json_atomic(args.json, out)
-        print(f"written to {args.json}")
-    return out
+    return common.finish(out, args.json)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,24 @@
 """deblur_utils: the course report "Image deblurring using CNN", reproduced and measured.
 
-Modules, one job each: ``blur`` (presets, kernel), ``imageio`` (frames in/out), ``frames`` (one raw
-frame into Set A/B), ``embedded`` and ``real_photos`` (the default and the real-photo data), ``data``
-(Set A/B, splits, cache, dataset), ``sampling`` (crops blurred on the fly), ``layers``, ``models``
-and ``blind`` (the networks), ``training`` (recipe, checkpoints, objectives, loop, inference; ``train``
-re-exports it), ``metrics`` (course PSNR, SSIM, classical baselines), ``tables`` and ``plots``,
-``config`` (parameter sets), ``workflow`` (the report's steps), ``plan`` (what a parameter set costs),
-``report`` (papermill runner), ``export`` (report.html / .pdf), ``cli``, ``numerics`` (the same CPU
-arithmetic on every machine).
+One subpackage per concern, each of small modules with one job:
 
-Importing the package holds oneDNN and MKL to their AVX2 kernels (``numerics.pin_cpu_kernels``) before
-torch first computes, so a CPU training run gives the same model on an AVX2 CPU and on an AVX-512
-one (docs/results.md, "The same numbers elsewhere").
+- ``data``: the blur presets and OpenCV's 8-bit blur, image I/O, Set A / Set B and the split, the
+  uint8 cache, the paired dataset, crops blurred on the fly, the embedded and real-photo sets;
+- ``networks``: the report's SRCNN and the other CNNs, the blind Wiener network, the registry;
+- ``training``: the recipe (``TrainConfig``), data order, checkpoints, objectives, the loop, inference;
+- ``evaluation``: the course metric, the classical baselines, every graded method behind one
+  interface (``methods``) and the one grading loop (``grading``) over any frame sets (``frame_sets``);
+- ``params``: the named parameter sets (YAML shipped with the package) as one typed object;
+- ``steps``: what notebooks 01-05 call (prepare, the training runs, evaluate, qualitative, plan);
+- ``report``: tables, figures, the papermill runner, the HTML/PDF report, width sweeps;
+- ``runtime``: paths, atomic writes, cores, CPU numerics, mixed precision, torchrun;
+- ``cli``: ``python -m deblur_utils <command>`` and the ``deblur`` console script.
+
+Importing the package holds oneDNN and MKL to their AVX2 kernels (``runtime.numerics.pin_cpu_kernels``)
+before torch first computes, so a CPU training run gives the same model on an AVX2 CPU and on an
+AVX-512 one (docs/results.md, "The same numbers elsewhere").
 """
-from .numerics import pin_cpu_kernels as _pin_cpu_kernels
+from .runtime.numerics import pin_cpu_kernels as _pin_cpu_kernels
 
 _pin_cpu_kernels()
 __version__ = "0.1.0"

@@ -19,8 +19,9 @@ def rng():
 @pytest.fixture
 def processed(tmp_path, rng):
     """A prepared Set A/B folder of three 256x448 sequences (train s1 s2, val s3)."""
-    from deblur_utils.data import prepare_sets, save_splits
     from helpers import make_raw
+
+    from deblur_utils.data.sets import prepare_sets, save_splits
 
     raw = make_raw(tmp_path / "raw", rng, seqs=("s1", "s2", "s3"), frames=2, size=(256, 448))
     out = tmp_path / "proc"

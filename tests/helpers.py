@@ -1,8 +1,8 @@
 """Small test images, raw-data folders and training configurations shared by the tests."""
 import numpy as np
 
-from deblur_utils.imageio import write_png_atomic
-from deblur_utils.train import TrainConfig
+from deblur_utils.data.imageio import write_png_atomic
+from deblur_utils.training.config import TrainConfig
 
 
 def natural_like(rng, h=64, w=96):

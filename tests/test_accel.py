@@ -3,13 +3,14 @@ inference. The CUDA defaults cannot run here; the same code paths run on the CPU
 import numpy as np
 import pytest
 import torch
+from helpers import blind_tiny, natural_like
 
-from deblur_utils import accel
-from deblur_utils.models import build_model
-from deblur_utils.train import TrainConfig, load_checkpoint, predict_uint8, train
-
-from helpers import natural_like
-from helpers import blind_tiny
+from deblur_utils.networks.registry import build_model
+from deblur_utils.runtime import accel
+from deblur_utils.training.checkpoint import load_checkpoint
+from deblur_utils.training.config import TrainConfig
+from deblur_utils.training.inference import predict_uint8
+from deblur_utils.training.loop import train
 
 
 def test_auto_is_float32_with_nhwc_convolutions_on_the_cpu():

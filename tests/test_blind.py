@@ -2,16 +2,15 @@
 import numpy as np
 import pytest
 import torch
-
-from deblur_utils.blind import BlindWienerNet, GivenSigma, SpectralSigma, WienerLayer, one_sigma
-from deblur_utils.blur import blur_uint8, gaussian_kernel_q8, kernel_size_for_sigma
-from deblur_utils.blur_torch import blur_valid_q8, margin_for, otf_q8
-from deblur_utils.metrics import psnr_db
-from deblur_utils.models import build_model
-from deblur_utils.sampling import ContinuumCrops, reflect101
-from deblur_utils.train import to_tensor, to_uint8
-
 from helpers import natural_like
+
+from deblur_utils.data.blur import blur_uint8, gaussian_kernel_q8, kernel_size_for_sigma
+from deblur_utils.data.blur_torch import blur_valid_q8, margin_for, otf_q8
+from deblur_utils.data.sampling import ContinuumCrops, reflect101
+from deblur_utils.evaluation.metrics import psnr_db
+from deblur_utils.networks.blind import BlindWienerNet, GivenSigma, SpectralSigma, WienerLayer, one_sigma
+from deblur_utils.networks.registry import build_model
+from deblur_utils.training.inference import to_tensor, to_uint8
 
 
 def test_reflect101_is_numpys_reflect():
@@ -267,7 +266,7 @@ def test_a_frame_preset_a_leaves_identical_comes_back_identical(monkeypatch):
     deblurred. A textured frame, which preset a changes, is not a fixed point."""
     import cv2
 
-    from deblur_utils.train import predict_uint8
+    from deblur_utils.training.inference import predict_uint8
 
     torch.manual_seed(0)
     model = BlindWienerNet(width=8, blocks=1, est_tile=64).eval()
@@ -306,7 +305,7 @@ def test_the_deconvolution_sigma_is_a_low_quantile_of_the_tiles():
 def test_one_blur_estimates_read_the_set_quantile_of_the_tiles():
     """estimate_sigmas reads the model's sigma_quantile unless told another quantile (the one-blur row
     passes set_quantile); set_quantile outside [0, 1] is refused."""
-    from deblur_utils.train import estimate_sigmas
+    from deblur_utils.training.inference import estimate_sigmas
 
     torch.manual_seed(0)
     model = BlindWienerNet(width=8, blocks=1, est_tile=32, sigma_quantile=0.0, set_quantile=0.5)

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deblur_utils.blur import PRESETS, blur_float, blur_uint8, gaussian_kernel_1d, get_preset
+from deblur_utils.data.blur import PRESETS, blur_float, blur_uint8, gaussian_kernel_1d, get_preset
 
 
 @pytest.mark.parametrize("name", ["a", "b", "c"])
@@ -54,7 +54,7 @@ def test_blur_refuses_non_uint8():
 
 
 def test_q8_kernel_sums_to_256_like_opencvs():
-    from deblur_utils.blur import gaussian_kernel_q8
+    from deblur_utils.data.blur import gaussian_kernel_q8
 
     for p in PRESETS.values():
         q = gaussian_kernel_q8(p.kernel_size, p.sigma)

@@ -4,13 +4,12 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import natural_like
 from skimage.metrics import peak_signal_noise_ratio
 
-from deblur_utils.blur import blur_uint8
 from deblur_utils.cli import main
-from deblur_utils.imageio import read_rgb, write_png_atomic
-
-from helpers import natural_like
+from deblur_utils.data.blur import blur_uint8
+from deblur_utils.data.imageio import read_rgb, write_png_atomic
 
 
 @pytest.fixture
@@ -60,8 +59,8 @@ def test_blur_bad_preset_is_refused(folders, capsys, args, message):
 
 
 def test_deblur_writes_same_names_and_an_untrained_residual_net_is_the_identity(folders, tmp_path):
-    from deblur_utils.models import build_model
-    from deblur_utils.train import CHECKPOINT_FORMAT, save_checkpoint
+    from deblur_utils.networks.registry import build_model
+    from deblur_utils.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 
     root, _ = folders
     model = build_model("resnet", width=8, blocks=1)
@@ -79,9 +78,10 @@ def test_deblur_one_blur_gives_every_image_the_median_estimate(folders, tmp_path
     with no estimate is refused with what to do."""
     import torch
 
-    from deblur_utils.blind import GivenSigma
-    from deblur_utils.models import build_model
-    from deblur_utils.train import CHECKPOINT_FORMAT, predict_uint8, save_checkpoint, to_tensor
+    from deblur_utils.networks.blind import GivenSigma
+    from deblur_utils.networks.registry import build_model
+    from deblur_utils.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+    from deblur_utils.training.inference import predict_uint8, to_tensor
 
     root, _ = folders
     torch.manual_seed(0)
@@ -151,7 +151,7 @@ def test_report_refuses_a_parameter_no_notebook_takes(capsys):
 
 
 def test_report_values_are_yaml_with_numbers_as_numbers():
-    from deblur_utils.cli import _parse_value
+    from deblur_utils.cli.commands import parse_value as _parse_value
 
     assert _parse_value("1e-4") == 1e-4 and _parse_value("null") is None and _parse_value("[a, b]") == ["a", "b"]
     assert _parse_value("/kaggle/input/x") == "/kaggle/input/x"
@@ -167,16 +167,17 @@ def test_evaluate_json_is_valid_json_even_with_identical_images(folders, tmp_pat
 
 
 def test_train_builds_its_recipe_from_the_notebooks_configuration_then_the_flags():
-    """One path from parameters to a TrainConfig: the notebooks' own, with the flags given on top."""
-    from deblur_utils import cli, config, workflow
+    """One path from parameters to a TrainConfig: the parameter set's recipe, with the flags given on top."""
+    from deblur_utils import cli, params
+    from deblur_utils.cli import commands
 
-    P = config.load_params("default")
+    P = params.load_params("default")
     parse = cli.build_parser().parse_args
-    assert cli.train_config(P, parse(["train"])) == workflow.faithful_config(P)
-    assert cli.train_config(P, parse(["train", "--recipe", "ours"])) == workflow.ours_config(P)
-    cfg = cli.train_config(P, parse(["train", "--recipe", "ours", "--width", "8", "--max-minutes", "none",
-                                     "--epochs", "1", "--cosine", "--resume"]))
-    want = workflow.ours_config(P, epochs=1, max_minutes=None, resume=True,
-                                model_kwargs={**P["ours"]["model_kwargs"], "width": 8})
+    assert commands.train_config(P, parse(["train"])) == P.train_config("faithful")
+    assert commands.train_config(P, parse(["train", "--recipe", "ours"])) == P.train_config("ours")
+    cfg = commands.train_config(P, parse(["train", "--recipe", "ours", "--width", "8", "--max-minutes", "none",
+                                          "--epochs", "1", "--cosine", "--resume"]))
+    want = P.train_config("ours", epochs=1, max_minutes=None, resume=True,
+                          model_kwargs={**P.recipe("ours")["model_kwargs"], "width": 8})
     assert cfg == want
-    assert cli.t_flags_given(parse(["train", "--recipe", "ours", "--width", "8"])) == ["width", "recipe"]
+    assert commands.t_flags_given(parse(["train", "--recipe", "ours", "--width", "8"])) == ["width", "recipe"]

@@ -4,14 +4,15 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers import make_raw, natural_like
 from PIL import Image
 
-from deblur_utils import paths
-from deblur_utils.blur import blur_uint8
-from deblur_utils.data import PairedFrames, load_cached, make_splits, prepare_sets, save_splits
-from deblur_utils.imageio import ImageReadError, encode_png, read_rgb, write_png_atomic
-
-from helpers import make_raw, natural_like
+from deblur_utils.data.blur import blur_uint8
+from deblur_utils.data.cache import load_cached
+from deblur_utils.data.dataset import PairedFrames
+from deblur_utils.data.imageio import ImageReadError, encode_png, read_rgb, write_png_atomic
+from deblur_utils.data.sets import make_splits, prepare_sets, save_splits
+from deblur_utils.runtime import paths
 
 
 def test_prepare_writes_set_a_resized_and_set_b_blurred(tmp_path, rng):
@@ -42,7 +43,7 @@ def test_png_encoder_is_lossless_and_readable_by_pillow_and_scikit_image(tmp_pat
 
 
 def test_png_encoder_compresses_photos_and_refuses_what_png_cannot_hold(tmp_path, rng):
-    from deblur_utils import embedded
+    from deblur_utils.data import embedded
 
     photo = read_rgb(embedded.photo_path(*next(iter(embedded.PHOTOS.values()))))
     assert len(encode_png(photo)) < 0.8 * photo.nbytes
@@ -187,16 +188,17 @@ def test_missing_blurred_copy_is_named(tmp_path, rng):
 
 
 def test_embedded_default_builds_offline_with_disjoint_photo_splits():
-    from deblur_utils import config, workflow
-    from deblur_utils.embedded import SPLITS
+    from deblur_utils import params
+    from deblur_utils.data.embedded import SPLITS
+    from deblur_utils.steps.prepare import prepare
 
-    P = config.load_params("ci")
-    result = workflow.prepare(P, progress=False)
+    P = params.load_params("ci")
+    result = prepare(P, progress=False)
     splits = json.loads(paths.splits_path().read_text())
     assert set(splits["test"]).isdisjoint(splits["train"]) and set(splits["val"]).isdisjoint(splits["train"])
     assert splits["test"] == SPLITS["test"]
     frames = sorted((paths.sharp_dir() / "astronaut").glob("*.png"))
-    assert len(frames) == P["frames_per_sequence"] and read_rgb(frames[0]).shape == (256, 448, 3)
+    assert len(frames) == P.frames_per_sequence and read_rgb(frames[0]).shape == (256, 448, 3)
     assert result["summary"].n_frames == len(list(paths.embedded_raw_dir().rglob("*.png")))
 
 
@@ -215,7 +217,10 @@ def test_training_photos_join_the_training_split_and_a_missing_one_is_flagged(tm
     one not found is recorded, and the report's title page says the numbers are below the recipe's."""
     from test_real_photos import fake_package
 
-    from deblur_utils import config, export, real_photos, workflow
+    from deblur_utils import params
+    from deblur_utils.data import real_photos
+    from deblur_utils.report import title
+    from deblur_utils.steps.prepare import prepare, training_photos_missing
 
     photos = (real_photos.Photo("kde_one", "t", "/usr/share/wallpapers/One/contents/images/2560x1600.jpg", "x"),
               real_photos.Photo("kde_gone", "t", "/usr/share/wallpapers/Gone/contents/images/2560x1600.jpg", "x"))
@@ -223,15 +228,15 @@ def test_training_photos_join_the_training_split_and_a_missing_one_is_flagged(tm
     monkeypatch.setattr(real_photos, "SYSTEM_ROOT", tmp_path / "nothing-installed")
     monkeypatch.setattr(real_photos, "external_dir", lambda: tmp_path / "debian")
     fake_package(tmp_path / "debian", "t", [photos[0].file], size=(800, 1400))
-    P = config.load_params("ci", training_photos=True, real_photos=False)
-    result = workflow.prepare(P, progress=False)
+    P = params.load_params("ci", training_photos=True, real_photos=False)
+    result = prepare(P, progress=False)
     assert "kde_one" in result["splits"]["train"] and "kde_one" not in result["splits"]["val"] + result["splits"]["test"]
-    assert len(list((paths.sharp_dir() / "kde_one").glob("*.png"))) == P["training_views_per_photo"]
+    assert len(list((paths.sharp_dir() / "kde_one").glob("*.png"))) == P.training_views_per_photo
     row = [r for r in result["manifest"]["training_validation_test"] if r["sequence"] == "kde_one"]
     assert row and row[0]["package"] == "t" and row[0]["licence"] == "GPL-2+" and row[0]["split"] == "train"
-    assert workflow.training_photos_missing() == ["kde_gone"]
-    title = export.title_markdown({"methods": {}, "presets": ["a"], "param_set": "default",
-                                   "training_photos_missing": workflow.training_photos_missing()}, {}, [])
-    assert "Trained without 1 of the recipe's training photos** (kde_gone" in title and "below the recipe's" in title
-    assert "Trained without" not in export.title_markdown({"methods": {}, "presets": ["a"], "param_set": "default"},
-                                                          {}, [])
+    assert training_photos_missing() == ["kde_gone"]
+    page = title.title_markdown({"methods": {}, "presets": ["a"], "param_set": "default",
+                                 "training_photos_missing": training_photos_missing()}, {}, [])
+    assert "Trained without 1 of the recipe's training photos** (kde_gone" in page and "below the recipe's" in page
+    assert "Trained without" not in title.title_markdown({"methods": {}, "presets": ["a"], "param_set": "default"},
+                                                         {}, [])

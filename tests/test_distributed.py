@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from deblur_utils.data import EpochOrder, prepare_sets, save_splits
-from deblur_utils.distributed import RankShard, rank_seed
-from deblur_utils.train import TrainConfig, load_checkpoint, train
-
 from helpers import make_raw
+
+from deblur_utils.data.sets import prepare_sets, save_splits
+from deblur_utils.runtime.distributed import rank_seed
+from deblur_utils.training.checkpoint import load_checkpoint
+from deblur_utils.training.config import TrainConfig
+from deblur_utils.training.loop import train
+from deblur_utils.training.order import EpochOrder, RankShard
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
 
@@ -153,16 +155,18 @@ def test_two_gloo_processes_train_in_step_rank0_writes_and_resume_continues_exac
 def test_torchrun_launched_from_a_notebook_trains_in_two_processes(data, monkeypatch, capsys):
     """What notebook 02 does with nproc 2: `python -m torch.distributed.run --standalone --nproc_per_node=2
     -m deblur_utils train --config ...`, the README's command with the recipe in a file."""
-    from deblur_utils import workflow
+    from deblur_utils.runtime import paths
+    from deblur_utils.steps.runs import TrainingRun, train_run
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setattr(workflow.paths, "processed_dir", lambda: data)
-    summary = workflow.train_run(_cfg(epochs=2, checkpoint_every_minutes=10.0), method="resnet_2proc", nproc=2)
+    monkeypatch.setattr(paths, "processed_dir", lambda: data)
+    summary = train_run(TrainingRun("02", "resnet", "resnet_2proc", _cfg(epochs=2, checkpoint_every_minutes=10.0)),
+                        nproc=2)
     out = Path(summary["run_dir"])
     assert summary["world_size"] == 2 and summary["steps"] == 12 and len(summary["history"]) == 2
     assert capsys.readouterr().out.count('"world_size": 2') == 1, "one summary printed, by rank 0 alone"
     assert json.loads((out / "config.json").read_text())["world_size"] == 2
-    assert json.loads(workflow.methods_path().read_text())["resnet_2proc"]["b"] == str(out / "best.pt")
+    assert json.loads(paths.methods_path().read_text())["resnet_2proc"]["b"] == str(out / "best.pt")
 
     # A checkpoint written mid-epoch by 2 processes cannot be continued by 1: refused with the fix.
     ckpt = load_checkpoint(out / "last.pt")

@@ -5,14 +5,14 @@ import io
 
 import numpy as np
 import pytest
+from helpers import natural_like
 from PIL import Image
 
-from deblur_utils import paths
 from deblur_utils.cli import main
-from deblur_utils.data import load_cached, prepare_sets, save_splits
-from deblur_utils.imageio import ImageReadError, write_png_atomic
-
-from helpers import natural_like
+from deblur_utils.data.cache import load_cached
+from deblur_utils.data.imageio import ImageReadError, write_png_atomic
+from deblur_utils.data.sets import prepare_sets, save_splits
+from deblur_utils.runtime import paths
 
 N_FUZZ = 24
 
@@ -102,8 +102,8 @@ def test_a_damaged_frame_in_set_a_is_named_when_the_training_cache_is_built(tmp_
 def test_deblur_and_blur_write_each_readable_input_and_name_each_unreadable_one(fuzzed, capsys):
     import torch
 
-    from deblur_utils.models import build_model
-    from deblur_utils.train import CHECKPOINT_FORMAT, save_checkpoint
+    from deblur_utils.networks.registry import build_model
+    from deblur_utils.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 
     root, blobs = fuzzed
     save_checkpoint(root / "id.pt", {"format": CHECKPOINT_FORMAT, "model": "resnet", "model_kwargs": {"width": 8, "blocks": 1},

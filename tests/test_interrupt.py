@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from deblur_utils.data import prepare_sets, save_splits
-from deblur_utils.train import TrainConfig, load_checkpoint, train
-
 from helpers import make_raw
+
+from deblur_utils.data.sets import prepare_sets, save_splits
+from deblur_utils.training.checkpoint import load_checkpoint
+from deblur_utils.training.config import TrainConfig
+from deblur_utils.training.loop import train
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 
@@ -111,7 +112,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(data, straigh
 
 
 def test_resume_removes_the_temporary_file_a_kill_during_a_save_left(tmp_path):
-    from deblur_utils.atomic import remove_leftovers
+    from deblur_utils.runtime.atomic import remove_leftovers
 
     run_dir = tmp_path / "run[1]"  # glob characters in the folder and file names are literal
     run_dir.mkdir()

@@ -3,14 +3,14 @@ import math
 
 import numpy as np
 import pytest
+from helpers import natural_like
 from skimage.metrics import peak_signal_noise_ratio
 
-from deblur_utils.blur import blur_uint8
-from deblur_utils.imageio import write_png_atomic
-from deblur_utils.metrics import (evaluate_dirs, map_frames, psnr_db, richardson_lucy_deblur, summarize, tune_classical,
-                                  wiener_deblur)
-
-from helpers import natural_like
+from deblur_utils.data.blur import blur_uint8
+from deblur_utils.data.imageio import write_png_atomic
+from deblur_utils.evaluation.classical import richardson_lucy_deblur, tune_classical, wiener_deblur
+from deblur_utils.evaluation.metrics import evaluate_dirs, psnr_db, summarize
+from deblur_utils.runtime.parallel import map_frames
 
 
 def test_psnr_is_skimages_on_uint8(rng):
@@ -77,7 +77,7 @@ def test_richardson_lucy_in_float32_matches_float64_within_a_grey_level():
     from skimage.restoration import richardson_lucy
     from skimage.transform import resize
 
-    from deblur_utils.metrics import _deconvolve
+    from deblur_utils.evaluation.classical import _deconvolve
 
     sharp = (resize(data.astronaut(), (96, 160), anti_aliasing=True) * 255).round().astype(np.uint8)
     for preset in ("b", "c"):

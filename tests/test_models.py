@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from deblur_utils.models import SRCNN, build_model, count_parameters
+from deblur_utils.networks.cnn import SRCNN
+from deblur_utils.networks.registry import build_model, count_parameters
 
 
 @pytest.mark.parametrize("width,count", [(2048, 4_849_667), (1024, 1_376_259)])

@@ -4,13 +4,12 @@ import json
 
 import pytest
 
-from deblur_utils.paths import NOTEBOOKS_DIR
-from deblur_utils.report import NOTEBOOKS
+from deblur_utils.runtime.paths import NOTEBOOKS, notebooks_dir
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_has_a_literal_parameters_cell_and_no_outputs(name):
-    nb = json.loads((NOTEBOOKS_DIR / f"{name}.ipynb").read_text())
+    nb = json.loads((notebooks_dir() / f"{name}.ipynb").read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "commit without outputs"
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]

@@ -8,10 +8,10 @@ import sys
 import pytest
 import torch
 
-from deblur_utils import numerics
-from deblur_utils.train import TrainConfig
+from deblur_utils.runtime import numerics
+from deblur_utils.training.config import TrainConfig
 
-READ_PINS = "import os, json, deblur_utils; print(json.dumps({k: os.environ.get(k) for k in deblur_utils.numerics.PINNED}))"
+READ_PINS = "import os, json, deblur_utils; print(json.dumps({k: os.environ.get(k) for k in deblur_utils.runtime.numerics.PINNED}))"
 
 
 def _pins_in_a_fresh_process(**env):
@@ -52,8 +52,9 @@ def test_train_config_refuses_what_is_not_a_thread_count(bad):
 
 
 def test_every_parameter_set_trains_with_two_threads(monkeypatch):
-    from deblur_utils import config, workflow
-    monkeypatch.delenv(config.ENV_VAR, raising=False)  # CI sets it to "ci", which would replace each name
+    from deblur_utils import params
+    from deblur_utils.steps.runs import training_runs
+
+    monkeypatch.delenv(params.ENV_VAR, raising=False)  # CI sets it to "ci", which would replace each name
     for name in ("default", "ci", "full"):
-        P = config.load_params(name)
-        assert workflow.ours_config(P).cpu_threads == workflow.faithful_config(P).cpu_threads == 2
+        assert {r.config.cpu_threads for r in training_runs(params.load_params(name))} == {2}

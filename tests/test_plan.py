@@ -3,15 +3,16 @@ import dataclasses
 
 import pytest
 
-from deblur_utils import cli, config, plan
-from deblur_utils.models import build_model
+from deblur_utils import cli, params
+from deblur_utils.networks.registry import build_model
+from deblur_utils.steps import plan
 
 
 @pytest.fixture(scope="module")
 def full_plan():
     with pytest.MonkeyPatch.context() as mp:  # `make test` sets DEBLUR_PARAMS=ci, which would replace "full"
         mp.delenv("DEBLUR_PARAMS", raising=False)
-        return plan.plan(config.load_params("full"), 24_000, cores=2)
+        return plan.plan(params.load_params("full"), 24_000, cores=2)
 
 
 def test_a_same_padding_cnn_costs_two_flops_per_weight_and_pixel():

@@ -2,13 +2,14 @@
 import matplotlib
 import matplotlib.pyplot as plt
 
-from deblur_utils import blur, plots
+from deblur_utils.data import blur
+from deblur_utils.report import panels, plots
 
 
 def test_drawing_a_figure_leaves_matplotlib_settings_as_they_were():
     assert matplotlib.rcParams["axes.spines.top"] == matplotlib.rcParamsDefault["axes.spines.top"]  # import: nothing
     before = dict(matplotlib.rcParams)
-    fig = plots.kernels(blur.PRESETS)
+    fig = panels.kernels(blur.PRESETS)
     assert dict(matplotlib.rcParams) == before
     assert fig.dpi == plots.STYLE["figure.dpi"]
     tick = fig.axes[0].xaxis.get_major_ticks()[0]

@@ -3,10 +3,10 @@ import json
 import os
 import time
 
-from deblur_utils import report
-from deblur_utils.train import train
-
 from helpers import tiny
+
+from deblur_utils.report import runner as report
+from deblur_utils.training.loop import train
 
 
 def test_a_run_writes_its_progress_and_the_watch_reads_the_newest(processed, tmp_path):

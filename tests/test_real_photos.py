@@ -4,8 +4,8 @@ import json
 import numpy as np
 from PIL import Image
 
-from deblur_utils import real_photos
-from deblur_utils.blur import EVAL_BLURS, blur_uint8
+from deblur_utils.data import real_photos
+from deblur_utils.data.blur import EVAL_BLURS, blur_uint8
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: some-wallpapers

@@ -19,8 +19,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from deblur_utils import cli, export, report
-from deblur_utils.paths import NOTEBOOKS_DIR
+from deblur_utils import cli
+from deblur_utils.report import export, runner
+from deblur_utils.runtime.paths import NOTEBOOKS, notebooks_dir
+from deblur_utils.steps.records import graded_learned
 
 FIGURES = {"01_kernels", "01_blur_examples", "02_training_curves", "03_small_models_curves", "03_told_blur_curves",
            "04_psnr_bars", "04_psnr_vs_sigma", "05_qualitative_a", "05_qualitative_b", "05_qualitative_c",
@@ -34,7 +36,7 @@ def ci_run(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DEBLUR_WORKDIR", str(work))
         mp.setenv("DEBLUR_PARAMS", "ci")
-        report.run_report("ci", html=False, log=lambda *a: None)
+        runner.run_report("ci", html=False, log=lambda *a: None)
     return work
 
 
@@ -58,7 +60,7 @@ def built(ci_run):
     return result, metrics
 
 
-@pytest.mark.parametrize("name", report.NOTEBOOKS)
+@pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_notebook_runs_end_to_end_without_an_error_output(ci_run, name):
     nb = nbformat.read(ci_run / "reports" / f"{name}.ipynb", as_version=4)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -114,10 +116,10 @@ def test_html_hides_code_by_default_and_shows_it_on_request(built, ci_run):
     def text(path):  # highlighted code is split into spans
         return html.unescape(re.sub(r"<[^>]+>", "", path.read_text(encoding="utf-8")))
 
-    assert "workflow.evaluate(P)" not in text(result["html"])
+    assert "evaluate.evaluate(P)" not in text(result["html"])
     with_code = export.build_report(ci_run / "reports", show_code=True, pdf=False, log=lambda *a: None)
     assert with_code["html"].name == "report_with_code.html"
-    assert "metrics = workflow.evaluate(P)" in text(with_code["html"])
+    assert "metrics = evaluate.evaluate(P)" in text(with_code["html"])
 
 
 def _pdf_pages(pdf: Path, layout: bool) -> list[str]:
@@ -133,7 +135,7 @@ def test_pdf_chapters_start_pages_in_the_readers_order(built):
     _pdf_tools_or_skip()
     (result, _) = built
     pages = _pdf_pages(result["pdf"], layout=False)
-    titles = [export.nb_title(nbformat.read(NOTEBOOKS_DIR / f"{n}.ipynb", as_version=4)) for n in report.NOTEBOOKS]
+    titles = [export.nb_title(nbformat.read(notebooks_dir() / f"{n}.ipynb", as_version=4)) for n in NOTEBOOKS]
     chapters = ["Image deblurring with CNNs"] + titles + ["Differences from the original report"]
     firsts = [_first_line(p) for p in pages]
     starts = [next((i for i, f in enumerate(firsts) if f.startswith(t[:40])), None) for t in chapters]
@@ -225,7 +227,7 @@ def test_the_real_photo_chapter_grades_every_method_or_says_why_not(ci_run):
     """Where the real-photo test set was unpacked (`make real-photos`), notebook 04 grades every method
     at a, b, c and 7x7 sigma 1.2, draws each frame's gain, and metrics.json carries the table; where
     it was not, notebook 04 says it skipped the chapter."""
-    from deblur_utils import real_photos
+    from deblur_utils.data import real_photos
 
     metrics = json.loads((ci_run / "reports" / "metrics.json").read_text())
     nb = nbformat.read(ci_run / "reports" / "04_psnr_eval.ipynb", as_version=4)
@@ -234,7 +236,7 @@ def test_the_real_photo_chapter_grades_every_method_or_says_why_not(ci_run):
         assert "no real-photo test set here" in printed and "real_photos" not in metrics
         pytest.skip("the real-photo packages are not unpacked here (`make real-photos`)")
     real = metrics["real_photos"]
-    learned = [m for m, i in metrics["method_info"].items() if i.get("kind") == "learned"]
+    learned = graded_learned(metrics)
     assert set(real) == {"identity", "wiener", *learned, "ours_blind_wiener_true_sigma", "ours_blind_wiener_one_blur"}
     for method, per in real.items():
         assert set(per) == {"a", "b", "c", "s1.2"}, method

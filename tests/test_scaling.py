@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from deblur_utils import scaling
+from deblur_utils.steps import scaling
 
 
 def measured(settings):

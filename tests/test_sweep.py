@@ -3,12 +3,16 @@ goes on past a failed configuration (exit 1, named), skips finished ones on a re
 PSNR per preset against parameter count and training time, with a table."""
 import json
 
-from deblur_utils import cli, config, paths, sweep, workflow
-from deblur_utils.models import build_model, count_parameters
+from deblur_utils import cli, params
+from deblur_utils.networks.registry import build_model, count_parameters
+from deblur_utils.report import sweep
+from deblur_utils.runtime import paths
+from deblur_utils.steps.prepare import prepare
+from deblur_utils.steps.records import graded_learned
 
 
 def test_sweep_over_two_widths_writes_table_and_figure_and_reports_a_failure(isolated_workdir, capsys):
-    workflow.prepare(config.load_params("ci"), progress=False)  # shared by the configurations (else 01 runs first)
+    prepare(params.load_params("ci"), progress=False)  # shared by the configurations (else 01 runs first)
     # width 6 fails before its notebooks run: its folder already holds a data/ folder of its own
     (sweep.sweep_dir() / "srcnn_width6" / "data").mkdir(parents=True)
     rc = cli.main(["sweep", "--widths", "4", "6", "8", "--params", "ci"])
@@ -26,8 +30,7 @@ def test_sweep_over_two_widths_writes_table_and_figure_and_reports_a_failure(iso
         assert set(r["psnr_db"]) == {"a", "b", "c", "all"} and all(0 < v < 100 for v in r["psnr_db"].values())
         cfg_dir = sweep.sweep_dir() / f"srcnn_width{w}"
         assert (cfg_dir / "02_train_srcnn.ipynb").exists() and (cfg_dir / "04_psnr_eval.ipynb").exists()
-        graded = json.loads((cfg_dir / "reports" / "metrics.json").read_text())["method_info"]
-        assert [m for m, i in graded.items() if i.get("kind") == "learned"] == ["srcnn_faithful"]
+        assert graded_learned(json.loads((cfg_dir / "reports" / "metrics.json").read_text())) == ["srcnn_faithful"]
     assert not paths.metrics_path().exists(), "a sweep must not overwrite the report's metrics.json"
     figure = paths.figures_dir() / f"{sweep.FIGURE}.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

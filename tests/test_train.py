@@ -4,12 +4,16 @@ import json
 import numpy as np
 import pytest
 import torch
-
-from deblur_utils import train as train_mod
-from deblur_utils.training import loop as training_loop
-from deblur_utils.train import TrainConfig, load_checkpoint, model_from_checkpoint, pick_device, train
-
 from helpers import blind_tiny, tiny
+
+from deblur_utils.networks.registry import build_model
+from deblur_utils.training import checkpoint as checkpoint_mod
+from deblur_utils.training import config as config_mod
+from deblur_utils.training import inference as inference_mod
+from deblur_utils.training import loop as training_loop
+from deblur_utils.training.checkpoint import load_checkpoint, model_from_checkpoint
+from deblur_utils.training.config import TrainConfig, pick_device
+from deblur_utils.training.loop import train
 
 
 def test_training_lowers_the_loss_and_writes_the_run(processed, tmp_path):
@@ -26,7 +30,7 @@ def test_checkpoint_reloads_to_the_same_outputs(processed, tmp_path):
     model, ckpt = model_from_checkpoint(tmp_path / "run" / "best.pt")
     raw = torch.load(tmp_path / "run" / "best.pt", weights_only=True)
     x = torch.rand(1, 3, 24, 24)
-    ref = train_mod.build_model("resnet", width=8, blocks=1)
+    ref = build_model("resnet", width=8, blocks=1)
     ref.load_state_dict(raw["weights"])
     assert torch.equal(model(x), ref.eval()(x))
     assert ckpt["parameters"] == sum(p.numel() for p in model.parameters())
@@ -41,10 +45,10 @@ def test_time_budget_stops_cleanly_and_saves(processed, tmp_path):
 def test_the_first_validation_counts_inside_the_budget(processed, tmp_path, monkeypatch):
     """A validation estimated to outlast the cap leaves no time to train: the run stops before its first
     step instead of validating minutes past its budget; the estimate is measured, not assumed."""
-    model = train_mod.build_model("resnet", width=8, blocks=1)
-    from deblur_utils.data import load_cached
+    model = build_model("resnet", width=8, blocks=1)
+    from deblur_utils.data.cache import load_cached
     val = load_cached(processed, "val", ["a", "b", "c"], 1)
-    assert 0 < train_mod.validation_seconds(model, val, ["a", "b", "c"], torch.device("cpu")) < 60
+    assert 0 < inference_mod.validation_seconds(model, val, ["a", "b", "c"], torch.device("cpu")) < 60
     monkeypatch.setattr(training_loop, "validation_seconds", lambda *a, **k: 3600.0)
     s = train(tiny(epochs=2, max_minutes=30), processed, tmp_path / "run", progress=False)
     assert (s["steps"], s["stopped_by"]) == (0, "max_minutes")
@@ -74,7 +78,7 @@ def test_resuming_a_run_its_budget_stopped_trains_no_further(processed, tmp_path
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_checkpoint(processed, tmp_path, monkeypatch):
     train(tiny(epochs=1), processed, tmp_path / "run", progress=False)
-    monkeypatch.setitem(train_mod.LOSSES, "mse", lambda p, t: (p - t).mean() * float("nan"))
+    monkeypatch.setitem(config_mod.LOSSES, "mse", lambda p, t: (p - t).mean() * float("nan"))
     with pytest.raises(FloatingPointError, match=r"loss became nan at step 8 \(epoch 1\).*last.pt is kept"):
         train(tiny(epochs=2, resume=True), processed, tmp_path / "run", progress=False)
     assert load_checkpoint(tmp_path / "run" / "last.pt")["epoch"] == 1
@@ -97,7 +101,7 @@ class Evil:
 
 
 def test_checkpoints_load_without_running_code(tmp_path, capsys):
-    torch.save({"format": train_mod.CHECKPOINT_FORMAT, "x": Evil()}, tmp_path / "evil.pt")
+    torch.save({"format": checkpoint_mod.CHECKPOINT_FORMAT, "x": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(ValueError, match="not a readable deblur_utils checkpoint"):
         load_checkpoint(tmp_path / "evil.pt")
     assert "code ran" not in capsys.readouterr().out
@@ -156,7 +160,7 @@ def test_continuum_needs_crops():
 def test_the_learning_rate_schedule_follows_the_steps_not_the_clock(processed, tmp_path, monkeypatch):
     """A recipe is its steps: under a far time cap every step is made, and the schedule is told the
     fraction of the recipe's steps done, never of the clock (a slower CPU takes longer, trains the same)."""
-    calls, real = [], train_mod.lr_factor
+    calls, real = [], config_mod.lr_factor
     monkeypatch.setattr(training_loop, "lr_factor", lambda step, progress, cfg: calls.append((step, progress))
                         or real(step, progress, cfg))
     s = train(tiny(epochs=2, cosine=True, warmup_steps=2, max_minutes=600), processed, tmp_path / "run",

@@ -27,7 +27,8 @@ def test_the_flop_count_of_srcnn_2048_matches_the_course_epoch_and_tflops_are_me
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     import torch
-    from deblur_utils.models import build_model
+
+    from deblur_utils.networks.registry import build_model
 
     with torch.device("meta"):  # the count needs shapes only
         big = build_model("srcnn", width=2048)

@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import distributed
-from ..atomic import replacing
-from ..models import build_model
+from ..networks.registry import build_model
+from ..runtime import distributed
+from ..runtime.atomic import replacing
 
 CHECKPOINT_FORMAT = "deblur_utils.checkpoint/1"
 

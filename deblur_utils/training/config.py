@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .. import accel
+from ..runtime import accel
 
 
 @dataclass

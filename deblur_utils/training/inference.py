@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import accel
-from ..metrics import psnr_db, summarize
+from ..evaluation.metrics import psnr_db, summarize
+from ..runtime import accel
 
 
 def to_tensor(frames_uint8) -> torch.Tensor:

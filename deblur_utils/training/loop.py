@@ -30,13 +30,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import accel, atomic, distributed, numerics
-from ..atomic import write_json_atomic
-from ..data import PairedFrames, load_cached
-from ..models import build_model, count_parameters
-from ..sampling import ContinuumCrops
-from .checkpoint import (RunState, load_checkpoint, load_resumable, payload, resume, save_checkpoint,
-                         save_rotating)
+from ..data.cache import load_cached
+from ..data.dataset import PairedFrames
+from ..data.sampling import ContinuumCrops
+from ..networks.registry import build_model, count_parameters
+from ..runtime import accel, atomic, distributed, numerics
+from ..runtime.atomic import write_json_atomic
+from .checkpoint import RunState, load_checkpoint, load_resumable, payload, resume, save_checkpoint, save_rotating
 from .config import LOSSES, TrainConfig, lr_factor, pick_device
 from .inference import validate, validation_seconds
 from .objectives import ContinuumBatches, SetBatches, objective_for

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from .. import distributed
-from ..blur import get_preset
-from ..data import EpochOrder
-from ..sampling import ContinuumCrops
+from ..data.blur import get_preset
+from ..data.sampling import ContinuumCrops
+from .order import EpochOrder, RankShard
 
 
 class SetBatches:
@@ -35,7 +34,7 @@ class SetBatches:
             sampler = EpochOrder(len(self.dataset), self.steps_per_epoch * cfg.batch_size, cfg.seed, epoch,
                                  replacement=cfg.epoch_samples is not None, start=start * cfg.batch_size)
         else:  # this rank's shard of the epoch's order over all ranks
-            sampler = distributed.RankShard(EpochOrder(len(self.dataset), self.steps_per_epoch * self.per_step,
+            sampler = RankShard(EpochOrder(len(self.dataset), self.steps_per_epoch * self.per_step,
                                                        cfg.seed, epoch, replacement=cfg.epoch_samples is not None),
                                             ranks.rank, ranks.world_size, start=start * cfg.batch_size)
         # its own generator: creating the loader's iterator must not draw from the global RNG

@@ -1,0 +1,116 @@
+"""The commands on folders of images: ``evaluate`` (the course's grading), ``deblur`` (a checkpoint over a
+folder), ``blur`` (a preset over a folder)."""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.blur import blur_uint8, get_preset, kernel_size_for_sigma
+from ..data.imageio import ImageReadError, list_images, read_rgb, write_png_atomic
+from ..evaluation.metrics import COURSE_LINE, describe, evaluate_dirs
+from ..networks.blind import GivenSigma, one_sigma
+from ..runtime.atomic import write_text
+from ..training.checkpoint import model_from_checkpoint
+from ..training.config import pick_device
+from ..training.inference import estimate_sigmas, predict_uint8
+
+
+def cmd_evaluate(args) -> int:
+    result = evaluate_dirs(args.pred_dir, args.sharp_dir, with_ssim=not args.no_ssim)
+    print(result["n_images"])
+    psnrs = list(result["per_image"].values())
+    print(COURSE_LINE.format(sum(psnrs) / len(psnrs)))  # the course's plain mean (inf if any image is identical)
+    print(f"# finite mean: {describe(result)}" + (f"; mean SSIM {result['ssim']:.4f}" if result["ssim"] else ""))
+    if args.json:
+        finite = {k: (v if v is None or math.isfinite(v) else None) for k, v in result["per_image"].items()}
+        write_text(args.json, json.dumps({**result, "per_image": finite}, indent=2) + "\n")
+    return 0
+
+
+def _image_pairs(in_dir: Path, out_dir: Path):
+    in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if out_dir.resolve() == in_dir.resolve():
+        raise ValueError(f"OUT_DIR must differ from IN_DIR ({in_dir}): outputs would overwrite the inputs")
+    return [(in_dir / rel, out_dir / rel.with_suffix(".png")) for rel in list_images(in_dir, "input folder")]
+
+
+def _map_folder(in_dir, out_dir, fn, desc, batch: int = 1) -> int:
+    """Apply fn(list of uint8 images of one size) -> list of uint8 images to every image below in_dir,
+    ``batch`` at a time; unreadable files are listed on stderr (exit code 1)."""
+    skipped, pending = [], []
+
+    def flush():
+        for ((_, dst), _), img in zip(pending, fn([img for _, img in pending])):
+            write_png_atomic(dst, img)
+        pending.clear()
+
+    pairs = _image_pairs(in_dir, out_dir)
+    for src, dst in tqdm(pairs, desc=desc, unit="image"):
+        try:
+            img = read_rgb(src)
+        except ImageReadError as err:
+            skipped.append(str(err))
+            continue
+        if pending and (len(pending) >= batch or pending[0][1].shape != img.shape):
+            flush()
+        pending.append(((src, dst), img))
+    flush()
+    print(f"{len(pairs) - len(skipped)} image(s) written to {out_dir}")
+    for s in skipped:
+        print(f"skipped: {s}", file=sys.stderr)
+    return 1 if skipped else 0
+
+
+def cmd_blur(args) -> int:
+    if args.kernel_size is not None and args.sigma is None:
+        raise ValueError("--kernel-size needs --sigma too (a custom blur is a kernel size and a sigma)")
+    if args.sigma is not None:
+        k = args.kernel_size if args.kernel_size is not None else kernel_size_for_sigma(args.sigma)
+        preset = get_preset((k, args.sigma))
+    else:
+        preset = get_preset(args.preset)
+    return _map_folder(args.in_dir, args.out_dir, lambda imgs: [blur_uint8(i, preset) for i in imgs],
+                       f"blur {preset.name}")
+
+
+def cmd_deblur(args) -> int:
+    device = pick_device(args.device)
+    model, ckpt = model_from_checkpoint(args.checkpoint, device)
+    print(f"{ckpt['model']} {ckpt['model_kwargs']} ({ckpt['parameters']:,} parameters) on {device}")
+    if args.views != 1:
+        if not hasattr(model, "views"):
+            raise ValueError(f"--views needs a checkpoint of the blind Wiener network (model blind_wiener); "
+                             f"{args.checkpoint} holds {ckpt['model']}: drop --views")
+        model.views = args.views
+    if args.one_blur:
+        model = _one_blur(model, args, device)
+
+    def deblur(imgs):
+        return list(predict_uint8(model, np.stack(imgs), device, batch_size=batch, tile=args.tile,
+                                  amp=args.amp))
+
+    batch = args.batch_size or (2 if torch.device(device).type == "cpu" else 8)
+    return _map_folder(args.in_dir, args.out_dir, deblur, "deblur", batch=batch)
+
+
+def _one_blur(model, args, device):
+    """``model`` given one sigma for the whole folder: the median of its own per-image estimates (every
+    image of the folder blurred with the same kernel, as each of the course's folders)."""
+    if not getattr(model, "blind", False):
+        raise ValueError(f"--one-blur needs a checkpoint of the blind Wiener network (model blind_wiener, no "
+                         f"fixed_sigma); {args.checkpoint} is not one: drop --one-blur")
+    estimates = []
+    for src, _ in tqdm(_image_pairs(args.in_dir, args.out_dir), desc="estimate the blur", unit="image"):
+        try:
+            estimates.extend(estimate_sigmas(model, read_rgb(src)[None], device, quantile=model.set_quantile))
+        except ImageReadError:  # the deblur pass lists it
+            continue
+    sigma = one_sigma(estimates)
+    print(f"one blur for the folder: sigma {sigma:.3f} (median of {len(estimates)} images' estimates)")
+    return GivenSigma(model, sigma)
