@@ -38,20 +38,33 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 COURSE_SEQUENCES, FRAMES, HEIGHT, WIDTH = 240, 100, 720, 1280
 
 
+def _photo(source: str, index: int) -> np.ndarray:
+    """The photo sequence ``index`` pans across: the embedded photos in turn, or ("train-photos") the
+    Debian training photos of the real-photo sets (``real_photos.TRAIN_PHOTOS``)."""
+    from deblur_utils.data import embedded, real_photos
+    from deblur_utils.data.imageio import read_rgb
+
+    if source == "train-photos":
+        found = [w[0] for w in map(real_photos.locate, real_photos.TRAIN_PHOTOS) if w is not None]
+        if not found:
+            raise SystemExit("the training photos are not here: `make real-photos` unpacks them")
+        return read_rgb(found[index % len(found)])
+    names = list(embedded.PHOTOS)
+    return read_rgb(embedded.photo_path(*embedded.PHOTOS[names[index % len(names)]]))
+
+
 def _sequence(job) -> int:
     """Write one sequence's frames (those missing): a pan over 20% of the enlarged photo, noise per frame."""
     from PIL import Image
 
-    from deblur_utils.data import embedded
-    from deblur_utils.data.imageio import read_rgb, write_png_atomic
+    from deblur_utils.data.imageio import write_png_atomic
 
-    out, index, n = job
+    out, index, n, source = job
     seq = Path(out) / f"{index:03d}"
     targets = [seq / f"{k:08d}.png" for k in range(n)]
     if all(t.exists() for t in targets):
         return 0
-    names = list(embedded.PHOTOS)
-    photo = read_rgb(embedded.photo_path(*embedded.PHOTOS[names[index % len(names)]]))
+    photo = _photo(source, index)
     h, w = photo.shape[:2]
     scale = max(HEIGHT / h, WIDTH / w) * 1.25
     big = np.asarray(Image.fromarray(photo).resize((round(w * scale), round(h * scale)), Image.Resampling.LANCZOS))
@@ -66,9 +79,10 @@ def _sequence(job) -> int:
     return n
 
 
-def generate(raw: Path, sequences: int, frames: int) -> dict:
+def generate(raw: Path, sequences: int, frames: int, source: str = "embedded") -> dict:
+    """A REDS-shaped folder ``raw/<seq>/<frame>.png`` of 1280x720 frames (those missing), a process per core."""
     t0 = time.monotonic()
-    jobs = [(str(raw), i, frames) for i in range(sequences)]
+    jobs = [(str(raw), i, frames, source) for i in range(sequences)]
     with concurrent.futures.ProcessPoolExecutor(mp_context=multiprocessing.get_context("spawn")) as pool:
         written = sum(pool.map(_sequence, jobs))
     files = sorted(raw.rglob("*.png"))

@@ -20,6 +20,21 @@ def load_script(name: str):
     return mod
 
 
+def one_fake_photo(tmp_path, monkeypatch, table: str, name: str, file: str, size):
+    """Stands one generated photo in for real_photos' `table` (PHOTOS or TRAIN_PHOTOS), installed in a
+    fake package under tmp_path; returns the CI parameter set, selected for the scripts too."""
+    from test_real_photos import fake_package
+
+    from deblur_utils.data import real_photos
+
+    monkeypatch.setattr(real_photos, table, (real_photos.Photo(name, "t", file, "x"),))
+    monkeypatch.setattr(real_photos, "SYSTEM_ROOT", tmp_path / "nothing-installed")
+    monkeypatch.setattr(real_photos, "external_dir", lambda: tmp_path / "debian")
+    fake_package(tmp_path / "debian", "t", [file], size=size)
+    monkeypatch.setenv("DEBLUR_PARAMS", "ci")
+    return params.load_params("ci")
+
+
 def test_quality_and_every_ablation_study_on_the_ci_set(tmp_path, monkeypatch, capsys):
     q = load_script("quality")
     monkeypatch.setattr(q, "ABLATIONS", {"ours (as configured)": {}, "MSE loss": {"loss": "mse"}})
@@ -131,20 +146,12 @@ def test_gpu_check_runs_its_code_paths_on_the_cpu(tmp_path, capsys):
 def test_the_photos_study_trains_without_the_training_photos_and_grades_both(tmp_path, monkeypatch, capsys):
     """ablation.py photos: the same recipe on the training split less the training photos (a linked view
     of the processed folder), graded beside notebook 02's run on the validation frames."""
-    from test_real_photos import fake_package
-
-    from deblur_utils.data import real_photos
     from deblur_utils.data.sets import load_splits
     from deblur_utils.steps.prepare import prepare
     from deblur_utils.steps.runs import train_02
 
-    photos = (real_photos.Photo("kde_one", "t", "/usr/share/wallpapers/One/contents/images/2560x1600.jpg", "x"),)
-    monkeypatch.setattr(real_photos, "TRAIN_PHOTOS", photos)
-    monkeypatch.setattr(real_photos, "SYSTEM_ROOT", tmp_path / "nothing-installed")
-    monkeypatch.setattr(real_photos, "external_dir", lambda: tmp_path / "debian")
-    fake_package(tmp_path / "debian", "t", [photos[0].file], size=(800, 1400))
-    monkeypatch.setenv("DEBLUR_PARAMS", "ci")
-    P = params.load_params("ci")
+    P = one_fake_photo(tmp_path, monkeypatch, "TRAIN_PHOTOS", "kde_one",
+                       "/usr/share/wallpapers/One/contents/images/2560x1600.jpg", (800, 1400))
     assert P.training_photos is True
     prepare(params.override(P, real_photos=False), progress=False)
     train_02(P, "ours", progress=False)
@@ -178,3 +185,45 @@ def test_compare_runs_counts_every_number_and_names_those_that_differ(tmp_path, 
     assert "methods/ours/b/psnr_db: 37.96 -> 37.99" in capsys.readouterr().out
     saved = json.loads((tmp_path / "c.json").read_text())["metrics.json"]
     assert saved["compared"] == 3 and saved["timings_compared"] == 1 and len(saved["differ"]) == 1
+
+
+def test_pictures_runs_each_measurement_on_the_ci_set(tmp_path, monkeypatch, capsys):
+    """benchmarks/pictures.py at a small scale: mosaics of the CI test frames, one picture tiled and
+    whole in a process of its own (equal within a grey level), a real photo at full resolution, frames
+    saved as JPEG."""
+    from deblur_utils.steps.prepare import prepare
+    from deblur_utils.steps.runs import train_02
+
+    P = one_fake_photo(tmp_path, monkeypatch, "PHOTOS", "one", "/usr/share/backgrounds/one.jpg", (600, 900))
+    prepare(params.override(P, real_photos=False), progress=False)
+    train_02(P, "ours", progress=False)
+    out = load_script("pictures").main(["--param-set", "ci", "--mosaics", "1", "2", "--megapixels", "0.3",
+                                        "--real", "1", "--jpeg-frames", "2", "--work", str(tmp_path / "work"),
+                                        "--json", str(tmp_path / "p.json")])
+    assert [r["mosaic"] for r in out["mosaics"]] == ["1x1", "2x2"]
+    assert all(0 < r["sigma"] and 0 <= r["gate"] <= 1 and r["deblurred_psnr_db"] > 0 for r in out["mosaics"])
+    (mp,) = out["megapixels"]
+    assert mp["tiled"]["exit"] == mp["whole"]["exit"] == 0 and mp["tiled"]["peak_rss_gb"] > 0
+    assert mp["tile_vs_whole_max_grey_levels"] <= 1
+    assert [r["photo"] for r in out["real"]] == ["one"] and out["real"][0]["size"] == "900x600"
+    assert [r["saved as"] for r in out["jpeg"]][0] == "PNG (lossless)" and all(r["frames"] == 2 for r in out["jpeg"])
+    assert all(r["worst_gain_db"] <= r["gain_db"] and r["told_worst_gain_db"] <= r["told_gain_db"] for r in out["jpeg"])
+    assert "peak memory (GB)" in capsys.readouterr().out
+    assert json.loads((tmp_path / "p.json").read_text())["megapixels"][0]["size"] == mp["size"]
+
+
+def test_faults_kills_and_reruns_to_the_same_bytes(tmp_path):
+    """benchmarks/faults.py on 3 x 2 frames: prepare and the cache build killed (or finished first: the
+    frames are few) and run again, every file equal to the uninterrupted run's; the disk faults where a
+    tmpfs can be mounted (as root)."""
+    out = load_script("faults").main(["--sequences", "3", "--frames", "2", "--source", "embedded",
+                                      "--work", str(tmp_path), "--json", str(tmp_path / "f.json")])
+    for fault in ("prepare_killed", "cache_killed"):
+        assert out[fault]["rerun_exit"] == 0 and out[fault]["identical"] is True, out[fault]
+        assert out[fault]["temporary_files_after"] == 0
+    assert set(out["cache_killed"]["finished_arrays_kept"]) <= set(out["cache_killed"]["left"]["arrays"])
+    disk = out["disk_full"]
+    if "skipped" not in disk:
+        assert disk["too_small"]["exit"] == 2 and "not enough space" in disk["too_small"]["message"]
+        assert disk["too_small"]["pngs"] == 0 and disk["identical"] is True
+    assert json.loads((tmp_path / "f.json").read_text())["sequences"] == 3

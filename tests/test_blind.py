@@ -275,7 +275,7 @@ def test_a_frame_preset_a_leaves_identical_comes_back_identical(monkeypatch):
     assert bool(model.fixed_points(to_tensor(smooth[None]))[0])
     reads = {}
     monkeypatch.setattr(model.estimator, "estimate",
-                        lambda x, q=0.5: (torch.full((len(x),), reads["s"]), torch.full((len(x),), reads["s"])))
+                        lambda x, q=0.5, low=0.0: (torch.full((len(x),), reads["s"]), torch.full((len(x),), reads["s"])))
     reads["s"] = 0.7  # a soft photo: the gate is open, the frame is kept
     assert np.array_equal(predict_uint8(model, smooth, "cpu"), smooth)
     model.keep_fixed = False

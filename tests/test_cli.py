@@ -98,8 +98,8 @@ def test_deblur_one_blur_gives_every_image_the_median_estimate(folders, tmp_path
         per_frame = [model.estimator.estimate(to_tensor(b[None]), 0.0)[0].item() for b in blurred]
     assert min(o - p for o, p in zip(own, per_frame)) > 0  # the two quantiles read apart on these images
     sigma = float(np.exp(np.median(np.log(own))))
-    assert f"one blur for the folder: sigma {sigma:.3f} (median of 3 images' estimates)" in capsys.readouterr().out
-    expected = predict_uint8(GivenSigma(model, sigma), blurred, "cpu")
+    assert f"one blur, sigma {sigma:.3f} (the median of 3 pictures' estimates)" in capsys.readouterr().out
+    expected = predict_uint8(GivenSigma(model, sigma), blurred, "cpu", batch_size=1)  # a picture at a time
     for i in range(3):
         np.testing.assert_array_equal(read_rgb(root / "out" / f"{i}.png"), expected[i])
 
@@ -114,7 +114,7 @@ def test_deblur_one_blur_gives_every_image_the_median_estimate(folders, tmp_path
     assert main(["deblur", "--views", "8", "--checkpoint", str(tmp_path / "blind.pt"), str(root / "blur"),
                  str(root / "o3")]) == 0
     model.views = 8
-    viewed = predict_uint8(model.eval(), blurred, "cpu")
+    viewed = predict_uint8(model.eval(), blurred, "cpu", batch_size=1)
     for i in range(3):
         np.testing.assert_array_equal(read_rgb(root / "o3" / f"{i}.png"), viewed[i])
     assert main(["deblur", "--views", "8", "--checkpoint", str(tmp_path / "id.pt"), str(root / "blur"),
@@ -181,3 +181,45 @@ def test_train_builds_its_recipe_from_the_notebooks_configuration_then_the_flags
                           model_kwargs={**P.recipe("ours")["model_kwargs"], "width": 8})
     assert cfg == want
     assert commands.t_flags_given(parse(["train", "--recipe", "ours", "--width", "8"])) == ["width", "recipe"]
+
+
+def test_deblur_sigma_bypasses_the_estimate_and_one_blur_reads_each_folder_on_its_own(tmp_path, rng, capsys):
+    """--sigma S deblurs every picture as GivenSigma(model, S); --one-blur takes one median per folder
+    (two folders blurred apart read apart); the two together are refused."""
+    import torch
+
+    from deblur_utils.networks.blind import GivenSigma
+    from deblur_utils.networks.registry import build_model
+    from deblur_utils.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+    from deblur_utils.training.inference import predict_uint8
+
+    torch.manual_seed(0)
+    kwargs = {"width": 8, "blocks": 1, "est_tile": 32}
+    model = build_model("blind_wiener", **kwargs)
+    torch.nn.init.normal_(model.tail.weight, std=0.05)
+    ckpt = tmp_path / "blind.pt"
+    save_checkpoint(ckpt, {"format": CHECKPOINT_FORMAT, "model": "blind_wiener", "model_kwargs": kwargs,
+                           "weights": model.state_dict(), "parameters": 1})
+    sharp = [natural_like(rng, 64, 96) for _ in range(2)]
+    for i, s in enumerate(sharp):
+        write_png_atomic(tmp_path / "in" / "soft" / f"{i}.png", blur_uint8(s, "b"))
+        write_png_atomic(tmp_path / "in" / "softer" / f"{i}.png", blur_uint8(s, "c"))
+    blurred = np.stack([read_rgb(tmp_path / "in" / "softer" / f"{i}.png") for i in range(2)])
+
+    assert main(["deblur", "--sigma", "1.3", "--checkpoint", str(ckpt), str(tmp_path / "in"),
+                 str(tmp_path / "told")]) == 0
+    expected = predict_uint8(GivenSigma(model.eval(), 1.3), blurred, "cpu", batch_size=1)
+    for i in range(2):
+        np.testing.assert_array_equal(read_rgb(tmp_path / "told" / "softer" / f"{i}.png"), expected[i])
+
+    capsys.readouterr()
+    assert main(["deblur", "--one-blur", "--checkpoint", str(ckpt), str(tmp_path / "in"),
+                 str(tmp_path / "one")]) == 0
+    medians = [float(line.split("sigma ")[1].split(" ")[0]) for line in capsys.readouterr().out.splitlines()
+               if "one blur, sigma" in line]
+    assert len(medians) == 2 and medians[0] != medians[1]  # one per folder, each its own
+
+    with pytest.raises(SystemExit) as refused:
+        main(["deblur", "--sigma", "1.3", "--one-blur", "--checkpoint", str(ckpt), str(tmp_path / "in"),
+              str(tmp_path / "both")])
+    assert refused.value.code == 2 and "not allowed with argument" in capsys.readouterr().err

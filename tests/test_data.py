@@ -47,7 +47,8 @@ def test_png_encoder_compresses_photos_and_refuses_what_png_cannot_hold(tmp_path
 
     photo = read_rgb(embedded.photo_path(*next(iter(embedded.PHOTOS.values()))))
     assert len(encode_png(photo)) < 0.8 * photo.nbytes
-    for bad, what in ((photo.astype(np.float32), "uint8"), (photo[..., :2], "shape"), (photo[:0], "shape")):
+    for bad, what in ((photo.astype(np.float32), "uint8"), (np.dstack([photo, photo[..., :2]]), "shape"),
+                      (photo[:0], "shape")):
         with pytest.raises(ValueError, match=what):
             write_png_atomic(tmp_path / "bad.png", bad)
     assert not (tmp_path / "bad.png").exists()

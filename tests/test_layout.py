@@ -15,6 +15,8 @@ INNER_IMPORTS = {
     ("report.plots", "_sharp_inline_figures"): {"IPython", "matplotlib_inline.backend_inline"},
     # the embedded photos' packages, imported where a photo is asked for (notebook 01's workers need neither)
     ("data.embedded", "photo_path"): {"skimage", "matplotlib"},
+    # OpenCV, optional (requirements.txt installs it, the package does not require it): 16-bit colour PNGs
+    ("data.pictures", "_read_16bit"): {"cv2"},
 }
 
 

@@ -39,26 +39,41 @@ def _image_commands(sub) -> None:
     e.add_argument("--json", help="also write per-image PSNRs and the summary to this JSON file")
     e.set_defaults(fn=("images", "cmd_evaluate"))
 
-    d = sub.add_parser("deblur", help="deblur every image in IN_DIR with a checkpoint into OUT_DIR (PNG, same names)")
+    d = sub.add_parser("deblur", help="deblur a picture, or every picture below a folder, with a checkpoint; each "
+                                      "written back in kind (grey, alpha, 16 bits, JPEG as JPEG)",
+                       description="IN is a picture or a folder (its pictures, recursively, to the same names under "
+                                   "OUT). OUT is a picture's path or a folder. Grey comes back grey, an alpha channel "
+                                   "untouched, 16 bits as 16 bits (deblurred in floating point), the EXIF orientation "
+                                   "applied, a JPEG as a JPEG of quality 95; what cannot be kept is said once per "
+                                   "picture. Large pictures go through in overlapping tiles that fit the device's "
+                                   "memory. Each picture's sigma and outcome are counted and, with --report, written.")
     d.add_argument("--checkpoint", required=True, help="a best.pt or last.pt written by training")
-    d.add_argument("in_dir"), d.add_argument("out_dir")
+    d.add_argument("in_dir", metavar="IN", help="a picture, or a folder of pictures")
+    d.add_argument("out_dir", metavar="OUT", help="the deblurred picture's path, or a folder")
     d.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
-    d.add_argument("--batch-size", type=int,
-                   help="frames per forward pass (default: 2 on the CPU, measured fastest there; 8 on a GPU)")
-    d.add_argument("--tile", type=int, help="deblur frames larger than TILE x TILE in overlapping tiles "
-                                            "(for frames that do not fit the device's memory)")
+    d.add_argument("--format", default="same", choices=["same", "png"],
+                   help="same (default): each picture in its own format where it can be (PNG, JPEG, TIFF, BMP, "
+                        "WebP; anything else as PNG); png: every picture as PNG")
+    d.add_argument("--tile", default="auto",
+                   help="auto (default): pictures larger than the device's free memory allows go through in "
+                        "overlapping tiles of the side it allows; a number: tiles of that side; 0: always whole")
+    d.add_argument("--report", help="write what was done to each picture (sigma read, deblurred or unchanged and "
+                                     "why, notes) to this JSON file")
     d.add_argument("--amp", default="off", choices=["auto", "bf16", "fp16", "off"],
                    help="mixed precision (auto: bf16/fp16 on CUDA, bf16 on a CPU with native bf16 such as "
                         "AVX512-BF16 once oneDNN may use it: ONEDNN_MAX_CPU_ISA=ALL, see "
-                        "deblur_utils/numerics.py); off (default) is exact float32, as grading uses")
-    d.add_argument("--one-blur", action="store_true",
-                   help="every image of IN_DIR shares one blur (as each preset's folder): deblur them all with "
-                        "one sigma, the median of the blind model's per-image estimates")
+                        "deblur_utils/runtime/numerics.py); off (default) is exact float32, as grading uses")
+    given = d.add_mutually_exclusive_group()
+    given.add_argument("--one-blur", action="store_true",
+                       help="the pictures of each folder share one blur (as each preset's folder): deblur them all "
+                            "with one sigma, the median of the blind model's per-picture estimates")
+    given.add_argument("--sigma", type=float,
+                       help="the blur is known: deblur with this sigma (pixels), the blind model's estimate bypassed")
     d.add_argument("--views", type=int, default=1, choices=[1, 2, 4, 8],
                    help="blind Wiener network: average the refiner's corrections of this many flipped and "
-                        "transposed views of each image (N times its cost; 8 gains ~0.1-0.2 dB at b, "
-                        "benchmarks/views.py); 1 (default): one view, as the report grades")
-    d.set_defaults(fn=("images", "cmd_deblur"))
+                        "transposed views of each picture (N times its cost; 8 gains ~0.1-0.2 dB at b, "
+                        "benchmarks/ablation.py views); 1 (default): one view, as the report grades")
+    d.set_defaults(fn=("deblur", "cmd_deblur"))
 
     b = sub.add_parser("blur", help="blur every image in IN_DIR into OUT_DIR (PNG, same names)")
     b.add_argument("--preset", default="b", help="a, b or c (default b)")
@@ -178,6 +193,8 @@ def main(argv=None) -> int:
         # without importing torch, papermill and nbconvert (seconds).
         return getattr(importlib.import_module(f".{module}", __name__), name)(args)
     except (ValueError, FileNotFoundError, NotADirectoryError, RuntimeError) as err:
+        return _err(str(err))
+    except OSError as err:  # a full disk (runtime.atomic.DiskFullError) and the like: what happened, where
         return _err(str(err))
     except KeyboardInterrupt:
         return _err("interrupted; finished files are kept, rerun to continue")

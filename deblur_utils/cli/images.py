@@ -1,5 +1,5 @@
-"""The commands on folders of images: ``evaluate`` (the course's grading), ``deblur`` (a checkpoint over a
-folder), ``blur`` (a preset over a folder)."""
+"""The commands on folders of frames: ``evaluate`` (the course's grading) and ``blur`` (a preset over a
+folder). ``deblur`` is ``cli.deblur``'s."""
 from __future__ import annotations
 
 import json
@@ -7,18 +7,12 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from ..data.blur import blur_uint8, get_preset, kernel_size_for_sigma
 from ..data.imageio import ImageReadError, list_images, read_rgb, write_png_atomic
 from ..evaluation.metrics import COURSE_LINE, describe, evaluate_dirs
-from ..networks.blind import GivenSigma, one_sigma
 from ..runtime.atomic import write_text
-from ..training.checkpoint import model_from_checkpoint
-from ..training.config import pick_device
-from ..training.inference import estimate_sigmas, predict_uint8
 
 
 def cmd_evaluate(args) -> int:
@@ -77,40 +71,3 @@ def cmd_blur(args) -> int:
         preset = get_preset(args.preset)
     return _map_folder(args.in_dir, args.out_dir, lambda imgs: [blur_uint8(i, preset) for i in imgs],
                        f"blur {preset.name}")
-
-
-def cmd_deblur(args) -> int:
-    device = pick_device(args.device)
-    model, ckpt = model_from_checkpoint(args.checkpoint, device)
-    print(f"{ckpt['model']} {ckpt['model_kwargs']} ({ckpt['parameters']:,} parameters) on {device}")
-    if args.views != 1:
-        if not hasattr(model, "views"):
-            raise ValueError(f"--views needs a checkpoint of the blind Wiener network (model blind_wiener); "
-                             f"{args.checkpoint} holds {ckpt['model']}: drop --views")
-        model.views = args.views
-    if args.one_blur:
-        model = _one_blur(model, args, device)
-
-    def deblur(imgs):
-        return list(predict_uint8(model, np.stack(imgs), device, batch_size=batch, tile=args.tile,
-                                  amp=args.amp))
-
-    batch = args.batch_size or (2 if torch.device(device).type == "cpu" else 8)
-    return _map_folder(args.in_dir, args.out_dir, deblur, "deblur", batch=batch)
-
-
-def _one_blur(model, args, device):
-    """``model`` given one sigma for the whole folder: the median of its own per-image estimates (every
-    image of the folder blurred with the same kernel, as each of the course's folders)."""
-    if not getattr(model, "blind", False):
-        raise ValueError(f"--one-blur needs a checkpoint of the blind Wiener network (model blind_wiener, no "
-                         f"fixed_sigma); {args.checkpoint} is not one: drop --one-blur")
-    estimates = []
-    for src, _ in tqdm(_image_pairs(args.in_dir, args.out_dir), desc="estimate the blur", unit="image"):
-        try:
-            estimates.extend(estimate_sigmas(model, read_rgb(src)[None], device, quantile=model.set_quantile))
-        except ImageReadError:  # the deblur pass lists it
-            continue
-    sigma = one_sigma(estimates)
-    print(f"one blur for the folder: sigma {sigma:.3f} (median of {len(estimates)} images' estimates)")
-    return GivenSigma(model, sigma)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..runtime import paths
-from ..runtime.atomic import replacing, write_json_atomic
+from ..runtime.atomic import check_space, remove_temporaries, replacing, write_json_atomic
 from .blur import get_preset
 from .imageio import ImageReadError, read_rgb
 from .sets import split_frames
@@ -37,10 +38,17 @@ def _read_frame(path) -> np.ndarray:
 
 
 def _write_cache(npy: Path, files, desc: str) -> None:
-    """Decode PNGs one by one into a memory-mapped .npy (no RAM spike), then rename it into place."""
+    """Decode PNGs one by one into a memory-mapped .npy (no RAM spike), then rename it into place. Its
+    bytes are reserved on the disk first (a memory map that meets a full disk would kill the process),
+    and a disk too small is refused, naming the folder, the space needed and the space free."""
     first = _read_frame(files[0])
+    needed = len(files) * first.nbytes
+    check_space(npy.parent, needed, f"the cache {npy.name} ({len(files):,} frames)")
     with replacing(npy, suffix=".npy") as tmp:
         arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *first.shape))
+        if hasattr(os, "posix_fallocate"):
+            with open(tmp, "r+b") as f:
+                os.posix_fallocate(f.fileno(), 0, os.path.getsize(tmp))
         for i, f in enumerate(tqdm(files, desc=desc, unit="frame", leave=False, disable=len(files) < 200)):
             img = first if i == 0 else _read_frame(f)
             if img.shape != first.shape:
@@ -55,7 +63,9 @@ def load_cached(processed_dir, split: str, presets=("a", "b", "c"), max_frames=N
     """uint8 arrays (N, H, W, 3) for Set A ("sharp") and each preset of Set B, memory-mapped.
 
     Built on first use from the PNGs and rebuilt when any of them changes (size or
-    mtime), so training never decodes a PNG per step.
+    mtime), so training never decodes a PNG per step. Each array is written whole under a temporary
+    name and renamed: a build killed half-way is redone from its first unfinished array, byte for
+    byte the same.
     """
     processed_dir = Path(processed_dir)
     rels = split_frames(processed_dir, split)[: max_frames or None]
@@ -71,6 +81,7 @@ def load_cached(processed_dir, split: str, presets=("a", "b", "c"), max_frames=N
                 f"{len(missing)} frame(s) of Set {'A' if name == 'sharp' else 'B (' + name + ')'} are missing, "
                 f"first {missing[0]}: rerun notebook 01 (prepare) to write them")
     cache = paths.cache_dir(processed_dir)
+    remove_temporaries(cache, ".*.npy.*.npy")  # what a killed build was writing: built whole again below
     key = f"{split}_{len(rels)}"
     meta_path = cache / f"{key}.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}

@@ -8,6 +8,7 @@ naming the file.
 """
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -17,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..runtime.atomic import replacing
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
 class ImageReadError(ValueError):
@@ -56,32 +57,34 @@ def read_rgb(path) -> np.ndarray:
         ) from None
 
 
-_PNG_COLOUR_TYPE = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type: grey, RGB, RGBA
+_PNG_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type: grey, grey + alpha, RGB, RGBA
 
 
 def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
-def encode_png(image_uint8: np.ndarray) -> bytes:
-    """A lossless 8-bit PNG of an (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 array.
+def encode_png(image: np.ndarray) -> bytes:
+    """A lossless PNG of an (H, W) or (H, W, C) uint8 or uint16 array (C: 1 grey, 2 grey + alpha, 3 RGB,
+    4 RGBA; 8 or 16 bits per channel).
 
     Written for speed, since notebook 01 writes four PNGs per frame of the course's 24,000: every
     row takes PNG's "Up" filter (the difference from the row above, one numpy subtraction) and zlib
     codes the result with Huffman codes only. That is half the CPU time of Pillow's fastest setting
     (which tries five filters per row) for files about 8% larger; any PNG reader decodes it.
     """
-    image = np.ascontiguousarray(image_uint8)
+    image = np.ascontiguousarray(image)
     if image.ndim == 2:
         image = image[..., None]
     height, width, channels = image.shape
-    rows = image.reshape(height, width * channels)
-    filtered = np.empty((height, 1 + width * channels), np.uint8)
+    depth = 16 if image.dtype == np.uint16 else 8
+    rows = (image.astype(">u2") if depth == 16 else image).view(np.uint8).reshape(height, -1)  # PNG is big-endian
+    filtered = np.empty((height, 1 + rows.shape[1]), np.uint8)
     filtered[:, 0] = 2  # filter type Up
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
     packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
-    header = struct.pack(">IIBBBBB", width, height, 8, _PNG_COLOUR_TYPE[channels], 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, depth, _PNG_COLOUR_TYPE[channels], 0, 0, 0)
     return b"".join((b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
                      _png_chunk(b"IDAT", packer.compress(filtered.tobytes()) + packer.flush()),
                      _png_chunk(b"IEND", b"")))
@@ -94,23 +97,41 @@ def write_png_atomic(path, image_uint8: np.ndarray) -> None:
         raise ValueError(f"{path}: PNG frames are uint8, got {image_uint8.dtype}")
     if image_uint8.ndim not in (2, 3) or (image_uint8.ndim == 3 and image_uint8.shape[2] not in _PNG_COLOUR_TYPE) \
             or 0 in image_uint8.shape:
-        raise ValueError(f"{path}: a PNG frame is (H, W) or (H, W, 1|3|4) and not empty, got shape {image_uint8.shape}")
+        raise ValueError(f"{path}: a PNG frame is (H, W) or (H, W, 1|2|3|4) and not empty, got shape {image_uint8.shape}")
     data = encode_png(image_uint8)
     with replacing(path) as tmp:
         tmp.write_bytes(data)
 
 
+def scan_folder(folder) -> tuple[list[Path], list[Path]]:
+    """(image files, other files) below ``folder``, recursively, as sorted relative paths. Folders given as
+    symbolic links are followed (a read-only dataset linked in, as /kaggle/input), each real folder once;
+    hidden files (a name starting with a dot: a temporary file, .DS_Store) are neither."""
+    folder = Path(folder)
+    images, others, seen = [], [], set()
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            if name.startswith("."):
+                continue
+            rel = (Path(root) / name).relative_to(folder)
+            (images if is_image_name(name) else others).append(rel)
+    return sorted(images), sorted(others)
+
+
 def list_images(folder, what="image folder") -> list[Path]:
-    """Image files below ``folder`` (recursive, sorted, relative paths). Errors name the folder and the fix."""
+    """Image files below ``folder`` (``scan_folder``'s). Errors name the folder and the fix."""
     folder = Path(folder)
     if not folder.exists():
         raise FileNotFoundError(f"{what} {folder} does not exist: check the path (data folder parameter)")
     if not folder.is_dir():
         raise NotADirectoryError(f"{what} {folder} is a file, not a folder of images")
-    files = sorted(
-        p.relative_to(folder) for p in folder.rglob("*")
-        if p.is_file() and is_image_name(p) and not p.name.startswith(".")
-    )
+    files, _ = scan_folder(folder)
     if not files:
         raise FileNotFoundError(
             f"{what} {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "

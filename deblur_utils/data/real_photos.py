@@ -43,6 +43,7 @@ from tqdm.auto import tqdm
 from ..runtime import paths
 from ..runtime.atomic import write_text
 from .blur import EVAL_BLURS, blur_uint8
+from . import ladder
 from .imageio import read_rgb, write_png_atomic
 
 
@@ -82,7 +83,7 @@ PHOTOS = (
     Photo("garden", "mate-backgrounds", _MATE + "Garden.jpg", "flower, defocused background"),
 )
 # Other photographs of the same packages, never graded: the real-photo *validation* set, on which the
-# thresholds that no training sets (the no-harm gate's) are chosen (benchmarks/gate.py).
+# thresholds that no training sets (the no-harm gate's) are chosen (benchmarks/ablation.py gate).
 VAL_PHOTOS = (
     Photo("blinds", "mate-backgrounds", _MATE + "Blinds.jpg", "leaf close-up"),
     Photo("ladybird", "mate-backgrounds", _MATE + "LadyBird.jpg", "shallow depth of field (insect)"),
@@ -96,7 +97,7 @@ SETS = {"test": PHOTOS, "val": VAL_PHOTOS}
 # Photographs of another package, for *training*: added to the embedded default's training split
 # (``training_photos``), so that the network sees what the dozen embedded photos lack (a defocused
 # background, dark and misty low-contrast scenes, water, foliage) before it meets the real-photo
-# sets, which come from other packages and are never trained on (benchmarks/training_photos.py
+# sets, which come from other packages and are never trained on (benchmarks/ablation.py photos
 # measures what they add). The package's other wallpapers are drawings and renders, left out.
 _KDE = "/usr/share/wallpapers/"
 TRAIN_PHOTOS = tuple(
@@ -252,11 +253,7 @@ def views(photo_uint8: np.ndarray, n: int, height: int, width: int) -> list[tupl
     return boxes
 
 
-def downscale(photo_uint8: np.ndarray, box, height: int, width: int) -> np.ndarray:
-    """The crop ``box`` reduced to height x width with Lanczos (antialiased), uint8."""
-    y, x, ch, cw = box
-    img = Image.fromarray(np.ascontiguousarray(photo_uint8[y:y + ch, x:x + cw]))
-    return np.asarray(img.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=None))
+downscale = ladder.reduce  # the crop ``box`` reduced to height x width with Lanczos (antialiased), uint8
 
 
 def build(frames_per_photo: int = 2, height: int = 256, width: int = 448, blurs=tuple(EVAL_BLURS),

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import json
 import multiprocessing
+import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +25,15 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..runtime import paths
-from ..runtime.atomic import write_json_atomic
+from ..runtime.atomic import DiskFullError, check_space, free_bytes, gb, remove_temporaries, write_json_atomic
 from ..runtime.parallel import available_cpus
 from .blur import get_preset
 from .frames import FRAME_HEIGHT, FRAME_WIDTH, prepare_frame
-from .imageio import ImageReadError, list_images
+from .imageio import ImageReadError, list_images, scan_folder
 
 SPLIT_NAMES = ("train", "val", "test")
+PNG_FRACTION = 0.5  # a frame's PNG over its raw bytes, measured 0.52 on camera frames (benchmarks/faults.py): a
+#                    disk with less is refused up front; one that fills up anyway stops cleanly (DiskFullError)
 
 
 def sequence_of(rel_path: Path) -> str:
@@ -45,7 +49,8 @@ class PrepareSummary:
     n_frames: int = 0
     written: int = 0
     already_done: int = 0
-    skipped: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # (raw file, why): unreadable frames
+    ignored: list = field(default_factory=list)  # files of the raw folder that are no pictures
     frames: list = field(default_factory=list)  # relative paths of the frames in Set A
 
     def __str__(self):
@@ -53,7 +58,15 @@ class PrepareSummary:
         if self.skipped:
             lines.append(f"{len(self.skipped)} input files skipped:")
             lines += [f"  {p}: {why}" for p, why in self.skipped]
+        if self.ignored:
+            lines.append(f"{len(self.ignored)} files that are no pictures ignored: "
+                         + ", ".join(map(str, self.ignored[:5])) + (" ..." if len(self.ignored) > 5 else ""))
         return "\n".join(lines)
+
+    def record(self) -> dict:
+        """What the data manifest keeps of it: the frames skipped (and why) and the files ignored."""
+        return {"frames": self.n_frames, "skipped": [{"file": str(p), "why": why} for p, why in self.skipped],
+                "ignored": [str(p) for p in self.ignored]}
 
 
 def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_HEIGHT, width=FRAME_WIDTH,
@@ -61,8 +74,11 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
                  progress=True, workers: int | None = None) -> PrepareSummary:
     """Write Set A (resized sharp frames) and Set B (one blurred copy per preset) as uint8 PNG.
 
-    Idempotent and interrupt-safe: each PNG is written atomically, a frame whose
-    files all exist is skipped, so a rerun finishes what an interrupted run left.
+    Idempotent and interrupt-safe: each PNG is written atomically, a frame whose files all exist is
+    skipped, so a rerun finishes what an interrupted run left (and deletes the temporary files a kill
+    left). A disk too small is refused before anything is written, and one that fills up all the same
+    stops with DiskFullError naming the folder, the space needed and the space free. Files of the raw
+    folder that are no pictures are listed (``ignored``), unreadable ones skipped and listed.
     ``on_bad_image``: "skip" (default; listed in the summary) or "error".
     ``workers``: processes that decode, resize, blur and write frames (None: every core this
     process may use; 1: all in this process). Frames are handed out in order and the summary
@@ -74,7 +90,8 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
         raise ValueError(f"prepare_workers must be a whole number >= 1 or null (every core), got {workers!r}")
     presets = [get_preset(p) for p in presets]
     processed_dir = Path(processed_dir)
-    frames = select_frames(list_images(raw_dir, "raw data folder"), max_sequences, max_frames_per_sequence)
+    images = list_images(raw_dir, "raw data folder")
+    frames = select_frames(images, max_sequences, max_frames_per_sequence)
     _check_settings(processed_dir, {"raw_dir": str(Path(raw_dir).resolve()), "height": height, "width": width,
                                     "max_sequences": max_sequences, "max_frames_per_sequence": max_frames_per_sequence})
     names = [None] + [p.name for p in presets]
@@ -82,20 +99,33 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
              [str(paths.sharp_dir(processed_dir) / rel.with_suffix(".png"))] +
              [str(paths.blur_dir(p.name, processed_dir) / rel.with_suffix(".png")) for p in presets],
              names, height, width) for rel in frames]
-    summary = PrepareSummary()
+    summary = PrepareSummary(ignored=[Path(raw_dir) / p for p in scan_folder(raw_dir)[1]])
+    for folder in [paths.sharp_dir(processed_dir)] + [paths.blur_dir(p.name, processed_dir) for p in presets]:
+        remove_temporaries(folder, ".*.png.*.tmp")  # what a killed run was writing: rewritten whole below
+    missing = sum(not os.path.exists(t) for _, targets, *_ in jobs for t in targets)
+    needed = int(missing * height * width * 3 * PNG_FRACTION)
+    check_space(processed_dir, needed, f"Set A and Set B ({missing:,} PNGs of {width}x{height} still to write)")
     workers = min(workers or available_cpus(), max(1, len(jobs) // 8))  # a handful of frames: no pool
-    with _frame_results(jobs, workers) as results:
-        for rel, (raw, *_), (written, done, err) in zip(
-                frames, jobs, tqdm(results, total=len(jobs), desc="Set A/B", disable=not progress, unit="frame")):
-            if err is not None:
-                if on_bad_image == "error":
-                    raise ImageReadError(f"{err.rstrip('.')}, or set on_bad_image='skip' to leave it out.")
-                summary.skipped.append((raw, err.split(": ", 1)[-1]))
-                continue
-            summary.n_frames += 1
-            summary.written += written
-            summary.already_done += done
-            summary.frames.append(rel.with_suffix(".png"))
+    try:
+        with _frame_results(jobs, workers) as results:
+            for rel, (raw, *_), (written, done, err) in zip(
+                    frames, jobs, tqdm(results, total=len(jobs), desc="Set A/B", disable=not progress, unit="frame")):
+                if err is not None:
+                    if on_bad_image == "error":
+                        raise ImageReadError(f"{err.rstrip('.')}, or set on_bad_image='skip' to leave it out.")
+                    summary.skipped.append((raw, err.split(": ", 1)[-1]))
+                    continue
+                summary.n_frames += 1
+                summary.written += written
+                summary.already_done += done
+                summary.frames.append(rel.with_suffix(".png"))
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            raise
+        raise DiskFullError(f"the disk filled up in {processed_dir} while writing Set A and Set B: about "
+                            f"{gb(needed)} was needed for {missing:,} PNGs, {gb(free_bytes(processed_dir))} is free "
+                            "now. Free space (or set DEBLUR_WORKDIR to a larger disk) and rerun: the frames written "
+                            "are kept, none is left half-written.") from None
     if summary.n_frames == 0:
         raise FileNotFoundError(f"no readable image in {raw_dir}:\n{summary}")
     return summary

@@ -2,8 +2,8 @@
 
 Not told which blur it sees, the model works in three steps, then guards against harm:
 
-1. **Estimate sigma** (``SpectralSigma``): the image's radially averaged log power spectrum (a
-   Gaussian blur bends it down as exp(-4 pi^2 sigma^2 f^2); uint8 rounding adds a flat floor) goes
+1. **Estimate sigma** (``estimator.SpectralSigma``): the image's radially averaged log power spectrum
+   (a Gaussian blur bends it down as exp(-4 pi^2 sigma^2 f^2); uint8 rounding adds a flat floor) goes
    through small MLPs (``est_heads`` of them, averaged in log sigma) that return sigma, per tile.
 2. **Deconvolve** (``WienerLayer``): a Wiener filter with the Q8 kernel's exact transfer function
    (``blur_torch.otf_q8``) and a Laplacian regulariser whose strength is learned per sigma on a fine
@@ -18,17 +18,20 @@ with a slightly larger sigma costs tens of dB. So below ``gate_lo`` the output i
 deconvolution for the smallest preset's kernel (``floor_sigma``), blending into the full output
 over ``gate_width``. A frame that preset a's 8-bit blur maps onto itself comes back unchanged
 (``keep_fixed``) while its sharpest tile reads below ``keep_below``: such a frame is its own best
-explanation. The gate reads the sharpest tile (a blur of the whole frame softens every tile, so the
-sharpest bounds it from above); the deconvolution takes the tiles' ``sigma_quantile``, so that a
+explanation. The gate reads a low quantile of the tiles, ``gate_quantile`` (1/16: the sharpest of a
+256x448 frame's 8 tiles; a blur of the whole frame softens every tile, so the sharpest bound it from
+above; a quantile, not the minimum, so that a 24-megapixel photo's thousands of tiles read as a
+frame's eight do); the deconvolution takes the tiles' ``sigma_quantile``, so that a
 soft region (a defocused background, a sky) is not read as a blur of the frame. Frames that share
 one blur (``one_sigma``) each read the tiles' ``set_quantile`` instead: the median over the set
 already discounts a photo soft before any blur, so each frame's reading need not err low. The
-thresholds of the default parameter set come from ``benchmarks/gate.py --thresholds`` on validation
+thresholds of the default parameter set come from ``benchmarks/ablation.py gate --thresholds`` on validation
 frames; the measurements behind each choice are in docs/method.md and docs/results_history.md.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -37,94 +40,11 @@ from torch.nn import functional as F
 
 from ..data.blur import kernel_size_for_sigma
 from ..data.blur_torch import blur_valid_q8, otf_q8
+from .estimator import SpectralSigma
 from .layers import ResBlock
 
 SIGMA_GRID = np.round(np.arange(0.15, 3.0001, 0.025), 4)  # the Wiener layer's sigmas; the estimate is clamped here
 GRID_STEP = 0.025
-
-
-class SpectralSigma(nn.Module):
-    """sigma_hat (B,) from the radially binned log power spectrum (``bins`` rings up to the corner frequency).
-
-    It trains on square crops of side ``tile``; a larger image is cut into tiles of that size
-    (overlapping by half) and the estimate is the median over tiles, so the window and the
-    spectral resolution at test time are those it learned on.
-
-    ``heads`` MLPs, initialised independently and each trained on its own loss, read the same
-    spectrum; a tile's estimate is the mean of their log sigma. With a dozen training photos many
-    functions fit the spectra seen in training and each extrapolates to a new photo's differently:
-    that choice, fixed by the seed, moved single frames' estimates by 2-5% from seed to seed, and
-    preset b's PSNR with them (a 4% underestimate costs ~0.7 dB). The ensemble averages it out.
-    """
-
-    def __init__(self, bins: int = 64, hidden: int = 64, tile: int = 192, heads: int = 1):
-        super().__init__()
-        if not (isinstance(heads, int) and heads >= 1):
-            raise ValueError(f"est_heads must be a whole number >= 1 (MLPs averaged in log sigma), got {heads!r}")
-        self.bins, self.tile, self.heads = bins, tile, heads
-
-        def mlp():
-            return nn.Sequential(nn.Linear(bins, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden),
-                                 nn.ReLU(inplace=True), nn.Linear(hidden, 1))
-
-        self.mlp = mlp()  # head 0 keeps its name: checkpoints of one head load unchanged
-        self.more = nn.ModuleList(mlp() for _ in range(heads - 1))
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        b, _, h, w = x.shape
-        g = x - x.mean((2, 3), keepdim=True)
-        win = torch.hann_window(h, periodic=False, device=x.device)[:, None] * \
-            torch.hann_window(w, periodic=False, device=x.device)[None]
-        power = (torch.fft.rfft2(g * win).abs() ** 2).mean(1) / (win ** 2).sum()
-        fy = torch.fft.fftfreq(h, device=x.device)[:, None]
-        fx = torch.fft.rfftfreq(w, device=x.device)[None]
-        ring = (torch.sqrt(fy ** 2 + fx ** 2) / math.sqrt(0.5) * self.bins).long().clamp(max=self.bins - 1).flatten()
-        sums = torch.zeros(b, self.bins, device=x.device).index_add_(1, ring, power.flatten(1))
-        count = torch.zeros(self.bins, device=x.device).index_add_(0, ring, torch.ones_like(ring, dtype=x.dtype))
-        return torch.log10(sums / count.clamp(min=1) + 1e-12) + 8.0  # ~centred: the rounding floor is ~1e-6
-
-    def head_log_sigma(self, x: torch.Tensor) -> torch.Tensor:
-        """log sigma_hat of every head for images no larger than one tile (the training crops), (B, heads)."""
-        with torch.autocast(x.device.type, enabled=False):
-            f = self.features(x.float())
-            return torch.cat([self.mlp(f), *(m(f) for m in self.more)], 1)
-
-    def loss(self, x: torch.Tensor, sigma: torch.Tensor, tau: float = 0.5) -> torch.Tensor:
-        """Training loss: each head's own on crops no larger than a tile (so the heads stay independent),
-        the estimate's on larger images; the pinball loss at quantile ``tau`` of log sigma, scaled so
-        that 0.5 is the mean |log sigma_hat - log sigma| (a head then learns the median of what a
-        spectrum leaves possible). Below 0.5 a head learns a lower quantile: it reads low by as much
-        as the spectrum leaves the blur uncertain (a photo soft before any blur reads as a blur, and
-        over-sharpening costs more than under-sharpening) and by little where the spectrum is clear."""
-        if x.shape[-1] <= self.tile and x.shape[-2] <= self.tile:
-            d = self.head_log_sigma(x) - sigma.log()[:, None]
-        else:
-            d = self(x).log() - sigma.log()
-        return (2 * torch.maximum(-tau * d, (1 - tau) * d)).mean()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """sigma_hat (B,): the median over tiles."""
-        return self.estimate(x)[0]
-
-    def estimate(self, x: torch.Tensor, quantile: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the tiles' ``quantile``, the smallest) of the tiles' estimates, each (B,); 0.5 is the median."""
-        with torch.autocast(x.device.type, enabled=False):  # float32 even under AMP: the gate reads it to 0.01
-            log_sigma = self.tile_log_sigma(x.float())
-        low = (log_sigma.median(1).values if quantile == 0.5 else
-               torch.quantile(log_sigma, quantile, dim=1, interpolation="lower"))
-        return low.exp(), log_sigma.min(1).values.exp()
-
-    def tile_log_sigma(self, x: torch.Tensor) -> torch.Tensor:
-        """log sigma_hat of every tile (the heads' mean), (B, tiles); one "tile" (the whole image) when it is
-        no larger than one."""
-        b, c, h, w = x.shape
-        t = self.tile
-        if h <= t and w <= t or h < t or w < t:
-            return self.head_log_sigma(x).mean(1, keepdim=True)
-        ys = sorted({min(y, h - t) for y in range(0, h - t // 2, t // 2)})
-        xs = sorted({min(x_, w - t) for x_ in range(0, w - t // 2, t // 2)})
-        tiles = torch.stack([x[..., y:y + t, x_:x_ + t] for y in ys for x_ in xs], 1).reshape(-1, c, t, t)
-        return self.head_log_sigma(tiles).mean(1).reshape(b, -1)
 
 
 class WienerLayer(nn.Module):
@@ -203,7 +123,7 @@ class BlindWienerNet(nn.Module):
                  gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192,
                  refine_on: str = "rgb", refine_scale: int = 1, gate_on: str = "sharpest_tile", est_heads: int = 1,
                  sigma_quantile: float = 0.5, keep_fixed: bool = True, keep_below: float = 0.8,
-                 views: int = 1, set_quantile: float = 0.5):
+                 views: int = 1, set_quantile: float = 0.5, gate_quantile: float = 0.0625):
         super().__init__()
         if views not in VIEWS:
             raise ValueError(f"views must be one of {sorted(VIEWS)} (the refiner's flipped or transposed views "
@@ -217,9 +137,13 @@ class BlindWienerNet(nn.Module):
                              f"set shares one blur; 0.5: the median tile), got {set_quantile!r}")
         self.sigma_quantile, self.keep_fixed, self.keep_below = float(sigma_quantile), bool(keep_fixed), float(keep_below)
         self.set_quantile = float(set_quantile)
+        if not (isinstance(gate_quantile, (int, float)) and 0 <= gate_quantile <= 1):
+            raise ValueError(f"gate_quantile must be in [0, 1] (the tiles' quantile the gate reads; 0.0625: the "
+                             f"sharpest of a 256x448 frame's 8 tiles), got {gate_quantile!r}")
+        self.gate_quantile = float(gate_quantile)
         if gate_on not in ("sharpest_tile", "median_tile"):
-            raise ValueError(f"gate_on must be 'sharpest_tile' (the gate reads the smallest tile estimate) or "
-                             f"'median_tile' (the same estimate as the deconvolution), got {gate_on!r}")
+            raise ValueError(f"gate_on must be 'sharpest_tile' (the gate reads a low quantile of the tiles, "
+                             f"gate_quantile) or 'median_tile' (the same estimate as the deconvolution), got {gate_on!r}")
         self.gate_on = gate_on
         if refine_scale not in (1, 2, 4):
             raise ValueError(f"refine_scale must be 1, 2 or 4 (the refiner works on pixel-unshuffled "
@@ -289,21 +213,42 @@ class BlindWienerNet(nn.Module):
         again = blur_valid_q8(F.pad(q, (k, k, k, k), mode="reflect"), [self.floor_sigma] * len(x))
         return (again == q).flatten(1).all(1)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None, views: int | None = None) -> torch.Tensor:
-        """``sigma``: the blur of each frame (training, ``GivenSigma``), else the model's own estimate;
+    def read(self, x: torch.Tensor, fixed: torch.Tensor | None = None) -> Reading:
+        """The model's own reading of whole frames x (B, 3, H, W): its estimate, what its gate reads, and
+        whether each frame comes back unchanged. ``fixed``: the frames' fixed points when already known
+        (a large picture's, found strip by strip)."""
+        if self.fixed_sigma is not None:
+            told = torch.full((len(x),), float(self.fixed_sigma), device=x.device)
+            return Reading(told, told)
+        sigma, low = self.estimator.estimate(x, self.sigma_quantile, self.gate_quantile)
+        return self.reading(sigma, low if self.gate_on == "sharpest_tile" else sigma, x, fixed)
+
+    def told(self, sigma: float, x: torch.Tensor, fixed: torch.Tensor | None = None) -> Reading:
+        """The reading of frames told their blur (``GivenSigma``): the deconvolution and the gate at ``sigma``,
+        and a fixed point of preset a's blur comes back unchanged while ``sigma`` is below ``keep_below``."""
+        told = torch.full((len(x),), float(sigma), device=x.device)
+        return self.reading(told, told, x, fixed)
+
+    def reading(self, sigma: torch.Tensor, gate_sigma: torch.Tensor, x: torch.Tensor,
+                fixed: torch.Tensor | None = None) -> Reading:
+        """A ``Reading``: frames that are fixed points and read below ``keep_below`` are kept as they are."""
+        keep = None
+        if self.use_gate and self.keep_fixed:
+            fixed = self.fixed_points(x) if fixed is None else fixed.to(x.device)
+            keep = fixed & (gate_sigma < self.keep_below)
+        return Reading(sigma, gate_sigma, keep)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor | None = None, views: int | None = None,
+                reading: Reading | None = None) -> torch.Tensor:
+        """``sigma``: the blur of each frame (training), else the model's own reading (``read``) of x;
+        ``reading``: one made beforehand (``GivenSigma``; a large picture read whole, deblurred in tiles);
         ``views``: the refiner's views averaged at inference (None: the model's ``views``)."""
         views = self.views if views is None else views
         if views not in VIEWS:
             raise ValueError(f"views must be one of {sorted(VIEWS)}, got {views!r}")
-        gate_sigma, keep = sigma, None
-        if sigma is None and self.use_gate and self.keep_fixed:
-            keep = self.fixed_points(x)
-        if sigma is None and self.fixed_sigma is None:
-            sigma, sharpest = self.estimator.estimate(x, self.sigma_quantile)
-            gate_sigma = sharpest if self.gate_on == "sharpest_tile" else sigma
-        elif sigma is None:
-            sigma = gate_sigma = torch.full((len(x),), float(self.fixed_sigma), device=x.device)
-        sigma = sigma.to(x.dtype)
+        if reading is None:
+            reading = self.read(x) if sigma is None else Reading(sigma, sigma)
+        sigma = reading.sigma.to(x.dtype)
         sigmas = [sigma * (1 - self.spread), sigma, sigma * (1 + self.spread)]
         if self.use_gate:
             sigmas.append(torch.full_like(sigma, self.floor_sigma))
@@ -317,12 +262,22 @@ class BlindWienerNet(nn.Module):
             y = mid + self._refine(torch.cat(inputs, 1), sigma, views)
         if not self.use_gate:
             return y
-        y = floor[0] + self.gate(gate_sigma.to(x.dtype))[:, None, None, None] * (y - floor[0])
-        if keep is None:
+        y = floor[0] + self.gate(reading.gate_sigma.to(x.dtype))[:, None, None, None] * (y - floor[0])
+        if reading.keep is None:
             return y
-        keep = keep & (gate_sigma < self.keep_below)
-        return torch.where(keep[:, None, None, None], x.to(y.dtype), y)
+        return torch.where(reading.keep[:, None, None, None], x.to(y.dtype), y)
 
+
+@dataclass
+class Reading:
+    """What a blind Wiener network reads from whole frames before it deblurs any part of them, per frame:
+    the sigma its deconvolution uses, the sigma its no-harm gate reads, and whether the frame comes back
+    unchanged (``keep``; None: no frame is). A large picture is read once, whole, then deblurred in tiles
+    that share the reading, so that every tile is deblurred as the whole would be."""
+
+    sigma: torch.Tensor
+    gate_sigma: torch.Tensor
+    keep: torch.Tensor | None = None
 
 
 class GivenSigma(nn.Module):
@@ -344,12 +299,12 @@ class GivenSigma(nn.Module):
             raise ValueError(f"views must be one of {sorted(VIEWS)} or None (the model's own), got {views!r}")
         self.model, self.sigma, self.views = model, float(sigma), views
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.model
-        y = m(x, sigma=torch.full((len(x),), self.sigma, device=x.device), views=self.views)
-        if m.use_gate and m.keep_fixed and self.sigma < m.keep_below:
-            y = torch.where(m.fixed_points(x)[:, None, None, None], x.to(y.dtype), y)
-        return y
+    def forward(self, x: torch.Tensor, reading: Reading | None = None) -> torch.Tensor:
+        return self.model(x, views=self.views, reading=reading or self.read(x))
+
+    def read(self, x: torch.Tensor, fixed: torch.Tensor | None = None) -> Reading:
+        """The reading of frames given this sigma (``BlindWienerNet.told``)."""
+        return self.model.told(self.sigma, x, fixed)
 
 
 def one_sigma(estimates) -> float:

@@ -7,10 +7,12 @@ owner-only mode of a temporary file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -23,9 +25,34 @@ def _umask() -> int:
     return mask
 
 
+class DiskFullError(OSError):
+    """The disk filled up while writing: the message names the folder, what it needed and what is free."""
+
+
+def free_bytes(folder) -> int:
+    """Bytes free on the disk that holds ``folder`` (or its nearest existing parent)."""
+    folder = Path(folder).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e7 else f"{n / 1e6:.1f} MB"
+
+
+def check_space(folder, needed: int, what: str) -> None:
+    """DiskFullError, before anything is written, when ``folder``'s disk has less than ``needed`` bytes free."""
+    free = free_bytes(folder)
+    if needed > free:
+        raise DiskFullError(f"not enough space in {folder}: {what} needs about {gb(needed)}, {gb(free)} is free. "
+                            "Free space (or set DEBLUR_WORKDIR to a larger disk) and rerun: finished files are kept.")
+
+
 @contextlib.contextmanager
 def replacing(path, suffix: str = ".tmp"):
-    """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed."""
+    """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed (a
+    full disk raises DiskFullError, naming the folder and the space free)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
@@ -34,9 +61,26 @@ def replacing(path, suffix: str = ".tmp"):
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.errno == errno.ENOSPC and not isinstance(err, DiskFullError):
+            raise DiskFullError(err.errno, f"the disk is full in {path.parent} (writing {path.name}; "
+                                f"{gb(free_bytes(path.parent))} free): free space and rerun, finished files are "
+                                "kept") from None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_temporaries(folder, pattern: str = ".*.tmp") -> int:
+    """Delete the temporary files ``replacing`` left below ``folder`` when a kill (SIGKILL, a machine that
+    died) skipped its cleanup; returns how many. Only where no other process writes into ``folder``."""
+    folder = Path(folder)
+    found = [p for p in folder.rglob(pattern) if p.is_file()] if folder.is_dir() else []
+    for tmp in found:
+        tmp.unlink(missing_ok=True)
+    return len(found)
 
 
 def remove_leftovers(path, suffix: str = ".tmp") -> list[Path]:

@@ -45,6 +45,7 @@ def prepare(P: Params, progress=True) -> dict:
     manifest = {"training_validation_test": embedded.manifest() + trained_on["photos"] if P.raw_dir is None else
                 [{"folder": str(raw), "note": "the user's own frames"}],
                 "training_photos_missing": trained_on["missing"],
+                "raw_frames": summary.record(),
                 "real_photo_test_set": real["photos"] if real else None,
                 "real_photo_validation_set": real_val["photos"] if real_val else None}
     write_json_atomic(paths.manifest_path(), manifest)

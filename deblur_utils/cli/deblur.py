@@ -1,0 +1,185 @@
+"""``deblur``: a checkpoint over one picture or a folder of them (recursively), each written back in kind.
+
+Every picture is read as it is (grey, RGB or RGBA; 8 or 16 bits; its EXIF orientation applied;
+``data.pictures``), deblurred in floating point (large ones in overlapping tiles that fit the
+device's memory, ``training.pictures``) and written as it was read: grey as grey, the alpha untouched,
+16 bits as 16 bits, a JPEG as a JPEG of quality 95 (``--format png``: PNG). For each picture the
+command says what the model read and did (its sigma; deblurred, only preset a's inverse because it
+read the picture as sharp, or returned unchanged, and why), in ``--report`` and, in short, on the
+terminal with a line per folder and the counts.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..data.imageio import IMAGE_SUFFIXES, ImageReadError, list_images
+from ..data.pictures import Picture, output_format, read_picture, write_picture
+from ..networks.blind import BlindWienerNet, GivenSigma, one_sigma
+from ..runtime.atomic import json_safe, write_json_atomic
+from ..training.checkpoint import model_from_checkpoint
+from ..training.config import pick_device
+from ..training.pictures import deblur_picture, picture_estimate
+
+
+def pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """(input, output) of every picture: a file to a file or into a folder, a folder's pictures
+    (recursively) to the same relative names under ``dst``. The output's suffix is replaced by the
+    format it is written in (``with_format``); only the suffix: "a.v2.png" stays "a.v2"."""
+    src, dst = Path(src), Path(dst)
+    if not src.exists():
+        raise FileNotFoundError(f"input {src} does not exist: give a picture or a folder of pictures")
+    if src.is_file():
+        target = dst if dst.suffix.lower() in IMAGE_SUFFIXES else dst / src.name
+        if _stem(target).resolve() == _stem(src).resolve():
+            raise ValueError(f"OUT ({dst}) would overwrite the input {src}: give another file or folder")
+        return [(src, target)]
+    if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
+        raise ValueError(f"OUT ({dst}) must not be IN ({src}) or a folder inside it: the outputs would mix with "
+                         "the inputs")
+    return [(src / rel, dst / rel) for rel in list_images(src, "input folder")]
+
+
+def _stem(path: Path) -> Path:
+    return path.parent / path.stem
+
+
+def with_format(path: Path, suffix: str) -> Path:
+    """``path`` with its suffix (the input's, or the one OUT names) replaced by ``suffix``."""
+    return path.with_name(path.stem + suffix)
+
+
+def load(args):
+    """The checkpoint's network, with ``--views``, and the device."""
+    device = pick_device(args.device)
+    model, ckpt = model_from_checkpoint(args.checkpoint, device)
+    print(f"{ckpt['model']} {ckpt['model_kwargs']} ({ckpt['parameters']:,} parameters) on {device}")
+    blind = isinstance(model, BlindWienerNet) and model.blind
+    if (args.views != 1 or args.one_blur or args.sigma is not None) and not blind:
+        flag = "--views" if args.views != 1 else "--one-blur" if args.one_blur else "--sigma"
+        raise ValueError(f"{flag} needs a checkpoint of the blind Wiener network (model blind_wiener, no fixed_sigma); "
+                         f"{args.checkpoint} holds {ckpt['model']}: drop {flag}")
+    if args.one_blur and args.sigma is not None:
+        raise ValueError("--one-blur reads one sigma per folder, --sigma gives it: choose one")
+    if args.sigma is not None and not args.sigma > 0:
+        raise ValueError(f"--sigma must be a positive number of pixels, got {args.sigma}")
+    if blind:
+        model.views = args.views
+    trained_up_to = (ckpt.get("config") or {}).get("sigma_range", [None, None])[1]
+    return model, device, trained_up_to
+
+
+def outcome(model, reading, trained_up_to) -> tuple[str, str, dict]:
+    """(status, reason, figures) of one picture from its reading: deblurred; "sharp" (the gate read no blur
+    beyond preset a's: only preset a's inverse was applied); unchanged (a fixed point of preset a's blur)."""
+    if reading is None:
+        return "deblurred", "", {}
+    net = model.model if isinstance(model, GivenSigma) else model
+    sigma, gate_sigma = float(reading.sigma[0]), float(reading.gate_sigma[0])
+    figures = {"sigma": sigma, "gate_sigma": gate_sigma}
+    if not net.use_gate:
+        return "deblurred", f"sigma {sigma:.2f}", figures
+    gate = float(net.gate(reading.gate_sigma)[0])
+    figures["gate"] = gate
+    if reading.keep is not None and bool(reading.keep[0]):
+        return "unchanged", (f"preset a's blur leaves it unchanged and the blur read ({gate_sigma:.2f}) is below "
+                             f"{net.keep_below:g}: returned as it was"), figures
+    if gate <= 0:
+        return "sharp", (f"read as sharp (sigma {gate_sigma:.2f} below the gate's {net.gate_lo:g}): only preset a's "
+                         "own 3x3 blur undone"), figures
+    reason = f"sigma {sigma:.2f}" + ("" if gate >= 1 else f", the gate {gate:.0%} open (it read {gate_sigma:.2f})")
+    if trained_up_to and sigma > trained_up_to:
+        reason += f"; beyond the blurs it trained on (sigma up to {trained_up_to:g}): check the output"
+    return "deblurred", reason, figures
+
+
+def folder_models(model, jobs, device, one_blur: bool, sigma: float | None) -> dict:
+    """The network each folder's pictures go through: the model itself; ``--sigma``: given that sigma;
+    ``--one-blur``: given the median of the folder's own estimates (each its tiles' ``set_quantile``)."""
+    folders = sorted({src.parent for src, _ in jobs})
+    if sigma is not None:
+        return {f: GivenSigma(model, sigma, model.views) for f in folders}
+    if not one_blur:
+        return {f: model for f in folders}
+    out = {}
+    for folder in folders:
+        estimates = []
+        for src, _ in tqdm([j for j in jobs if j[0].parent == folder], desc=f"estimate the blur ({folder.name})",
+                           unit="picture", leave=False):
+            try:
+                estimates.append(picture_estimate(model, read_picture(src).as_float(), device, model.set_quantile))
+            except ImageReadError:  # the deblurring pass names it
+                continue
+        if estimates:
+            told = one_sigma(estimates)
+            print(f"{folder}: one blur, sigma {told:.3f} (the median of {len(estimates)} pictures' estimates)")
+            out[folder] = GivenSigma(model, told, model.views)
+    return out
+
+
+def cmd_deblur(args) -> int:
+    model, device, trained_up_to = load(args)
+    jobs = pairs(args.in_dir, args.out_dir)
+    nets = folder_models(model, jobs, device, args.one_blur, args.sigma)
+    tile = None if args.tile == "auto" else int(args.tile)
+    records, written = [], set()
+    for src, dst in tqdm(jobs, desc="deblur", unit="picture", disable=len(jobs) == 1):
+        t0 = time.monotonic()
+        try:
+            picture = read_picture(src)
+        except ImageReadError as err:
+            records.append({"input": str(src), "status": "skipped", "reason": str(err)})
+            continue
+        net = nets.get(src.parent, model)
+        deblurred, reading = deblur_picture(net, picture.as_float(), device, tile=tile, amp=args.amp)
+        status, reason, figures = outcome(net, reading, trained_up_to)
+        fmt, suffix = output_format(picture, src.suffix, args.format)
+        path = with_format(dst, suffix)
+        if path in written:  # "a.png" and "a.gif" side by side, both written as PNG
+            path = dst.with_name(f"{dst.stem}_{src.suffix.lstrip('.').lower()}{suffix}")
+            picture.notes.append(f"written as {path.name}: {with_format(dst, suffix).name} is another picture's")
+        written.add(path)
+        out = write_picture(path, picture, _result(picture, deblurred, status), fmt)
+        records.append({"input": str(src), "output": str(out), "status": status, "reason": reason, **figures,
+                        "picture": picture.describe(), "notes": picture.notes,
+                        "seconds": round(time.monotonic() - t0, 3)})
+    return finish(records, args, jobs)
+
+
+def _result(picture: Picture, deblurred: np.ndarray, status: str) -> np.ndarray:
+    """The deblurred colour in the picture's type; a picture returned unchanged, bit for bit itself (the
+    model returns its input, which a 16-bit picture must not lose to the float round trip)."""
+    return picture.rgb if status == "unchanged" else picture.from_float(deblurred)
+
+
+def finish(records: list, args, jobs) -> int:
+    """Say what was done: each note and skipped picture by name, each folder's sigmas, the counts; write
+    ``--report``. Exit status 1 when a picture was skipped."""
+    for r in records:
+        for note in r.get("notes", []):
+            print(f"note: {r['input']}: {note}")
+        if r["status"] == "skipped":
+            print(f"skipped: {r['reason']}", file=sys.stderr)
+        elif len(records) == 1:
+            print(f"{r['input']} -> {r['output']}: {r['status']}" + (f" ({r['reason']})" if r["reason"] else ""))
+    by_folder: dict = {}
+    for r in records:
+        if "sigma" in r:
+            by_folder.setdefault(str(Path(r["input"]).parent), []).append(r["sigma"])
+    for folder, sigmas in by_folder.items():
+        if len(records) > 1 and not args.one_blur and args.sigma is None:
+            print(f"{folder}: sigma read {float(np.median(sigmas)):.3f} (median of {len(sigmas)}; "
+                  f"{min(sigmas):.2f}-{max(sigmas):.2f})")
+    counts = {k: sum(r["status"] == k for r in records) for k in ("deblurred", "sharp", "unchanged", "skipped")}
+    print(f"{counts['deblurred'] + counts['sharp']} deblurred ({counts['sharp']} of them read as sharp: only preset "
+          f"a's blur undone), {counts['unchanged']} unchanged, {counts['skipped']} skipped -> {args.out_dir}")
+    if args.report:
+        write_json_atomic(args.report, json_safe({"checkpoint": str(args.checkpoint), "counts": counts,
+                                                  "pictures": records}))
+        print(f"report: {args.report}")
+    return 1 if counts["skipped"] else 0
+

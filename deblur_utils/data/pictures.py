@@ -1,0 +1,206 @@
+"""Pictures as people have them, read and written back in kind: grey, RGB or RGBA, 8 or 16 bits per
+channel, PNG, JPEG, TIFF, BMP, WebP, GIF; any size; the EXIF orientation applied.
+
+``read_picture`` gives the colour as RGB (a grey picture's one channel three times), the alpha
+channel apart (never deblurred), the bit depth and the format; ``write_picture`` writes the deblurred
+colour back as the source was: grey as grey, the alpha untouched, 16 bits as 16 bits, a JPEG as a
+JPEG (quality 95, no chroma subsampling, its colour profile kept). What cannot be kept (a palette,
+CMYK, a GIF's format, a 16-bit picture asked for as JPEG) is said once per picture, in its
+``notes``. The frames of Set A and Set B are 8-bit RGB PNG (``imageio``); this module serves the
+command line's ``deblur``.
+
+16-bit colour PNGs are read with OpenCV (Pillow reads them as 8 bits), imported where such a file is
+met: requirements.txt installs it, the package alone does not require it. TIFFs of 16 bits go through
+tifffile (a dependency of scikit-image).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..runtime.atomic import replacing
+from .imageio import ImageReadError, encode_png
+
+FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp"}  # written as read
+SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
+            ".webp": "WEBP"}
+JPEG_QUALITY = 95
+ORIENTATION = 0x0112  # the EXIF tag
+
+
+@dataclass
+class Picture:
+    """One picture: ``rgb`` (H, W, 3) uint8 or uint16 with the orientation applied, ``alpha`` (H, W) of the
+    same type or None, whether it was ``grey``, its ``format`` (Pillow's name), its colour profile,
+    and ``notes``: what cannot be written back as it was read."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    grey: bool
+    format: str
+    icc_profile: bytes | None = None
+    notes: list = field(default_factory=list)
+    exif: bytes | None = None  # the source's EXIF, its orientation set to 1 (applied to the pixels)
+
+    @property
+    def bits(self) -> int:
+        return 16 if self.rgb.dtype == np.uint16 else 8
+
+    @property
+    def top(self) -> float:
+        return 65535.0 if self.bits == 16 else 255.0
+
+    def as_float(self) -> np.ndarray:
+        """The colour as float32 (H, W, 3) in [0, 1]."""
+        return self.rgb.astype(np.float32) / np.float32(self.top)
+
+    def from_float(self, rgb: np.ndarray) -> np.ndarray:
+        """float (H, W, 3) in [0, 1] back to this picture's type, rounded once."""
+        out = np.rint(np.clip(rgb, 0, 1) * np.float32(self.top))
+        return out.astype(self.rgb.dtype)
+
+    def describe(self) -> str:
+        kind = ("grey" if self.grey else "RGB") + ("A" if self.alpha is not None and not self.grey else
+                                                  " + alpha" if self.alpha is not None else "")
+        return f"{self.rgb.shape[1]}x{self.rgb.shape[0]} {kind}, {self.bits}-bit {self.format}"
+
+
+def _png_bit_depth(path: Path) -> int:
+    """A PNG's bit depth, from its header (Pillow reads 16-bit colour PNGs as 8-bit RGB and does not say)."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[24] if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 26 else 8
+
+
+def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """An array as EXIF orientation ``orientation`` (1-8) says the picture is to be seen."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 1)[::-1],
+           8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array
+
+
+def _split(array: np.ndarray, grey: bool, notes: list, fmt: str, icc) -> Picture:
+    """A Picture from an (H, W), (H, W, 2), (H, W, 3) or (H, W, 4) array (grey, grey + alpha, RGB, RGBA)."""
+    if array.ndim == 2:
+        return Picture(np.repeat(array[..., None], 3, axis=2), None, True, fmt, icc, notes)
+    if array.shape[2] == 2:
+        return Picture(np.repeat(array[..., :1], 3, axis=2), array[..., 1].copy(), True, fmt, icc, notes)
+    alpha = array[..., 3].copy() if array.shape[2] == 4 else None
+    return Picture(np.ascontiguousarray(array[..., :3]), alpha, grey, fmt, icc, notes)
+
+
+def _read_16bit(path: Path, fmt: str, orientation: int, icc) -> Picture:
+    """A 16-bit colour PNG (OpenCV) or 16-bit TIFF (tifffile), as it is stored."""
+    if fmt == "TIFF":
+        array = tifffile.imread(path)
+    else:
+        try:
+            import cv2  # optional: requirements.txt and the package's extra "pictures" install it
+        except ImportError:
+            raise ImageReadError(f"{path}: a 16-bit colour PNG, which needs OpenCV to be read at 16 bits: "
+                                 "pip install opencv-python-headless (the package's extra 'pictures')") from None
+        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if array is None:
+            raise ImageReadError(f"{path}: OpenCV could not read this 16-bit PNG. Replace or delete the file.")
+        if array.ndim == 3:
+            array = array[..., [2, 1, 0, 3][:array.shape[2]]] if array.shape[2] in (3, 4) else array
+    if array.dtype != np.uint16:
+        array = array.astype(np.uint16)
+    return _split(_orient(array, orientation), array.ndim == 2, [], fmt, icc)
+
+
+def read_picture(path) -> Picture:
+    """Read a picture file (see the module's docstring); ImageReadError names a file that cannot be read."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            fmt, mode, icc = img.format or "PNG", img.mode, img.info.get("icc_profile")
+            orientation = img.getexif().get(ORIENTATION, 1)
+            sixteen = (fmt == "PNG" and mode in ("RGB", "RGBA", "LA") and _png_bit_depth(path) == 16) or \
+                (fmt == "TIFF" and 16 in tuple(np.atleast_1d(img.tag_v2.get(258, (8,)))) and mode != "I;16")
+            if sixteen:
+                return _read_16bit(path, fmt, orientation, icc)
+            exif = img.getexif()
+            img = ImageOps.exif_transpose(img)
+            picture = _from_pillow(img, mode, fmt, icc, path)
+            if len(exif):
+                exif[ORIENTATION] = 1
+                picture.exif = exif.tobytes()
+            return picture
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ImageReadError(f"{path}: not a readable image ({err.__class__.__name__}: {err}). "
+                             "Replace or delete the file.") from None
+
+
+def _from_pillow(img: Image.Image, mode: str, fmt: str, icc, path: Path) -> Picture:
+    notes = []
+    if fmt not in FORMATS:
+        notes.append(f"{fmt} is written as PNG")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return _split(np.asarray(img).astype(np.uint16), True, notes, fmt, icc)
+    if mode in ("I", "F"):
+        array = np.asarray(img, dtype=np.float64)
+        if mode == "F" or array.max() > 65535 or array.min() < 0:
+            notes.append(f"{mode} (32-bit) grey is written as 16-bit grey, scaled to its range")
+            array = (array - array.min()) / max(array.max() - array.min(), 1e-12) * 65535
+        return _split(np.rint(array).astype(np.uint16), True, notes, fmt, icc)
+    if mode in ("L", "LA"):
+        return _split(np.asarray(img).copy(), True, notes, fmt, icc)
+    if mode == "1":
+        notes.append("1-bit black and white is written as 8-bit grey")
+        return _split(np.asarray(img.convert("L")).copy(), True, notes, fmt, icc)
+    if mode in ("P", "PA"):
+        transparent = mode == "PA" or "transparency" in img.info
+        notes.append("a palette picture is written as " + ("RGBA" if transparent else "RGB"))
+        return _split(np.asarray(img.convert("RGBA" if transparent else "RGB")).copy(), False, notes, fmt, icc)
+    if mode not in ("RGB", "RGBA"):
+        notes.append(f"{mode} is written as RGB")
+        img = img.convert("RGBA" if "A" in mode else "RGB")
+    return _split(np.asarray(img).copy(), False, notes, fmt, icc)
+
+
+def output_format(picture: Picture, suffix: str, ask: str = "same") -> tuple[str, str]:
+    """(format, suffix) to write ``picture`` as: ``ask`` "same" keeps the source's format and suffix where
+    it can (else PNG), "png" asks for PNG. A 16-bit picture asked for as JPEG, BMP or WebP becomes a PNG,
+    with a note."""
+    if ask == "png":
+        return "PNG", ".png"
+    fmt = picture.format if picture.format in FORMATS else "PNG"
+    if picture.bits == 16 and fmt not in ("PNG", "TIFF"):
+        picture.notes.append(f"16 bits cannot be written as {fmt}: written as PNG")
+        fmt = "PNG"
+    keep = suffix.lower() if SUFFIXES.get(suffix.lower()) == fmt else FORMATS[fmt]
+    return fmt, keep
+
+
+def write_picture(path, picture: Picture, rgb: np.ndarray, fmt: str = "PNG") -> Path:
+    """Write ``rgb`` (the picture's type, (H, W, 3)) as ``picture`` was: grey as one channel, its alpha
+    put back, in ``fmt``; atomically (a temporary file renamed into place)."""
+    path = Path(path)
+    array = rgb.mean(axis=2).round().astype(rgb.dtype) if picture.grey else rgb
+    if picture.alpha is not None:
+        array = np.dstack([array, picture.alpha])
+    with replacing(path, suffix=path.suffix or ".tmp") as tmp:
+        if fmt == "PNG":
+            tmp.write_bytes(encode_png(array))
+        elif fmt == "TIFF" and array.dtype == np.uint16:
+            tifffile.imwrite(tmp, array, photometric="minisblack" if array.ndim == 2 or array.shape[2] == 2 else "rgb",
+                             compression="zlib")
+        else:
+            img = Image.fromarray(array)
+            options = {"JPEG": {"quality": JPEG_QUALITY, "subsampling": 0},
+                       "WEBP": {"quality": JPEG_QUALITY}, "TIFF": {"compression": "tiff_deflate"}}.get(fmt, {})
+            if picture.icc_profile:
+                options["icc_profile"] = picture.icc_profile
+            if picture.exif and fmt in ("JPEG", "WEBP"):
+                options["exif"] = picture.exif
+            img.save(tmp, format=fmt, **options)
+    return path
+

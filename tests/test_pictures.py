@@ -1,0 +1,159 @@
+"""deblur on the pictures people have: a file or a folder; grey, RGBA, 16-bit, JPEG, EXIF-rotated, palette;
+each written back in kind; large pictures in tiles within one grey level of the whole; a size-invariant
+gate; and a report of what was done to each."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from helpers import natural_like
+from PIL import Image
+
+from deblur_utils.cli import main
+from deblur_utils.data.blur import blur_uint8
+from deblur_utils.data.pictures import read_picture
+from deblur_utils.networks.estimator import tile_quantile
+from deblur_utils.networks.registry import build_model
+from deblur_utils.training import pictures
+from deblur_utils.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+
+KWARGS = {"width": 8, "blocks": 1, "est_tile": 32, "gate_lo": 0.6, "keep_below": 0.7}
+
+
+def blind_checkpoint(path, reads: float):
+    """A blind Wiener network whose estimator reads ``reads`` on every tile (its last bias), refiner
+    untrained (the output is the Wiener deconvolution at that sigma, gated)."""
+    torch.manual_seed(0)
+    model = build_model("blind_wiener", **KWARGS)
+    for head in (model.estimator.mlp, *model.estimator.more):
+        torch.nn.init.zeros_(head[-1].weight)
+        torch.nn.init.constant_(head[-1].bias, float(np.log(reads)))
+    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "model": "blind_wiener", "model_kwargs": KWARGS,
+                           "weights": model.state_dict(), "parameters": 1, "config": {"sigma_range": [0.25, 2.4]}})
+    return model
+
+
+@pytest.fixture
+def inputs(tmp_path, rng):
+    """A folder of the kinds of pictures people have, each blurred at b."""
+    d = tmp_path / "in"
+    d.mkdir()
+    rgb = blur_uint8(natural_like(rng, 60, 80), "b")
+    Image.fromarray(rgb[..., 0]).save(d / "grey.png")
+    Image.fromarray(np.dstack([rgb, np.arange(60 * 80, dtype=np.uint8).reshape(60, 80)])).save(d / "rgba.png")
+    sixteen = (rgb.astype(np.uint16) * 257 + rng.integers(0, 257, rgb.shape).astype(np.uint16))
+    cv2.imwrite(str(d / "deep.png"), sixteen[..., ::-1])
+    Image.fromarray(rgb).save(d / "photo.jpg", quality=95)
+    rotated = Image.fromarray(rgb)
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise
+    rotated.save(d / "phone.jpg", exif=exif.tobytes(), quality=95)
+    Image.fromarray(rgb).convert("P").save(d / "anim.gif")
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"junk")
+    return d, rgb, sixteen
+
+
+def test_each_kind_comes_back_in_kind_and_what_cannot_is_said_once(inputs, tmp_path, capsys):
+    d, rgb, sixteen = inputs
+    blind_checkpoint(tmp_path / "m.pt", reads=1.0)
+    out = tmp_path / "out"
+    assert main(["deblur", "--checkpoint", str(tmp_path / "m.pt"), str(d), str(out),
+                 "--report", str(tmp_path / "r.json")]) == 1  # one picture skipped: the broken PNG
+    printed = capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["anim.png", "deep.png", "grey.png", "phone.jpg", "photo.jpg",
+                                                     "rgba.png"]
+    grey = Image.open(out / "grey.png")
+    assert grey.mode == "L" and grey.size == (80, 60)
+    rgba = read_picture(out / "rgba.png")
+    assert np.array_equal(rgba.alpha, np.arange(60 * 80, dtype=np.uint8).reshape(60, 80))  # the alpha untouched
+    assert not np.array_equal(rgba.rgb, rgb)  # the colour deblurred
+    deep = read_picture(out / "deep.png")
+    assert deep.bits == 16 and deep.rgb.shape == sixteen.shape
+    assert np.any(deep.rgb % 257)  # deblurred in floating point: not 8-bit values scaled up
+    assert Image.open(out / "photo.jpg").format == "JPEG"
+    phone = Image.open(out / "phone.jpg")
+    assert phone.size == (60, 80) and phone.getexif().get(0x0112, 1) == 1  # turned upright, said so in the tag
+    assert printed.out.count("anim.gif: GIF is written as PNG") == 1
+    assert "skipped:" in printed.err and "broken.png" in printed.err
+    assert "6 deblurred (0 of them read as sharp" in printed.out and "1 skipped" in printed.out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["counts"] == {"deblurred": 6, "sharp": 0, "unchanged": 0, "skipped": 1}
+    done = {r["input"].rsplit("/", 1)[-1]: r for r in report["pictures"]}
+    assert done["deep.png"]["sigma"] == pytest.approx(1.0, rel=1e-4) and done["deep.png"]["gate"] == 1.0
+    assert done["deep.png"]["picture"] == "80x60 RGB, 16-bit PNG"
+    # --format png: every picture as PNG, 16 bits kept
+    assert main(["deblur", "--checkpoint", str(tmp_path / "m.pt"), str(d / "photo.jpg"), str(tmp_path / "one"),
+                 "--format", "png"]) == 0
+    assert Image.open(tmp_path / "one" / "photo.png").format == "PNG"
+
+
+def test_one_picture_to_a_file_and_what_the_gate_did_is_said(tmp_path, rng, capsys):
+    sharp = natural_like(rng, 60, 80)
+    Image.fromarray(sharp).save(tmp_path / "sharp.png")
+    Image.fromarray(np.full((60, 80, 3), 128, np.uint8)).save(tmp_path / "flat.png")
+    blind_checkpoint(tmp_path / "low.pt", reads=0.3)
+    assert main(["deblur", "--checkpoint", str(tmp_path / "low.pt"), str(tmp_path / "sharp.png"),
+                 str(tmp_path / "res" / "done.png")]) == 0
+    said = capsys.readouterr().out
+    assert (tmp_path / "res" / "done.png").exists() and "sharp (read as sharp (sigma 0.30 below the gate's 0.6)" in said
+    assert main(["deblur", "--checkpoint", str(tmp_path / "low.pt"), str(tmp_path / "flat.png"),
+                 str(tmp_path / "res")]) == 0
+    said = capsys.readouterr().out
+    assert "unchanged (preset a's blur leaves it unchanged" in said and "1 unchanged" in said
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "res" / "flat.png")), np.full((60, 80, 3), 128, np.uint8))
+    assert main(["deblur", "--checkpoint", str(tmp_path / "low.pt"), str(tmp_path / "res"),
+                 str(tmp_path / "res" / "x")]) == 2
+    assert "must not be IN" in capsys.readouterr().err
+
+
+def test_a_16_bit_picture_returned_unchanged_is_bit_for_bit_itself(tmp_path, capsys):
+    flat = np.full((40, 50), 40000, np.uint16)
+    cv2.imwrite(str(tmp_path / "flat16.png"), flat)
+    blind_checkpoint(tmp_path / "low.pt", reads=0.3)
+    assert main(["deblur", "--checkpoint", str(tmp_path / "low.pt"), str(tmp_path / "flat16.png"),
+                 str(tmp_path / "out")]) == 0
+    assert np.array_equal(cv2.imread(str(tmp_path / "out" / "flat16.png"), cv2.IMREAD_UNCHANGED), flat)
+
+
+def test_a_large_picture_in_tiles_is_the_whole_within_one_grey_level(rng, monkeypatch):
+    """Tiles share the reading of the whole picture; the memory budget sets their side."""
+    model = build_model("blind_wiener", **KWARGS).eval()
+    torch.nn.init.normal_(model.tail.weight, std=0.01)
+    picture = blur_uint8(natural_like(rng, 300, 520), "c").astype(np.float32) / 255
+    whole, reading = pictures.deblur_picture(model, picture, "cpu", tile=0, progress=False)
+    monkeypatch.setattr(pictures, "free_memory", lambda device: 4 * pictures.bytes_per_pixel(model) * 300 ** 2)
+    assert pictures.tile_side(model, "cpu") == 300  # a quarter of the free memory: 300 x 300 pixels
+    windows = list(pictures._windows(300, 520, 300, 64))
+    tiled, tiled_reading = pictures.deblur_picture(model, picture, "cpu", progress=False)
+    assert len(windows) == 8 and float(tiled_reading.sigma) == float(reading.sigma)
+    a, b = np.rint(whole * 255), np.rint(tiled * 255)
+    assert np.abs(a - b).max() <= 1 and (a != b).mean() < 0.01
+
+
+def test_the_gate_reads_a_quantile_so_a_pictures_size_does_not_shut_it(monkeypatch):
+    """On a frame's 8 tiles the gate's statistic is the sharpest tile; on a picture of hundreds of tiles
+    drawn from the same content it stays where a frame's sharpest is, where the minimum falls."""
+    gen = torch.Generator().manual_seed(0)
+    frame = torch.randn(1, 8, generator=gen) * 0.1
+    assert tile_quantile(frame, 0.0625) == frame.min()
+    frames = torch.randn(500, 8, generator=gen) * 0.1
+    big = frames.reshape(1, -1)
+    typical_sharpest = frames.min(1).values.median()
+    assert abs(float(tile_quantile(big, 0.0625) - typical_sharpest)) < 0.05
+    assert float(big.min()) < float(typical_sharpest) - 0.15
+
+
+def test_names_with_dots_keep_them_and_two_pictures_never_share_an_output(tmp_path, rng, capsys):
+    """Only the suffix is replaced ("shot.v2.png" stays "shot.v2"); "a.png" and "a.gif" both go out as
+    PNG, the second in order ("a.png") under a name of its own, said in a note."""
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in ("shot.v2.png", "a.png", "a.gif"):
+        Image.fromarray(natural_like(rng, 60, 80)).save(d / name)
+    blind_checkpoint(tmp_path / "m.pt", reads=1.0)
+    assert main(["deblur", "--checkpoint", str(tmp_path / "m.pt"), str(d), str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "a_png.png", "shot.v2.png"]
+    assert "written as a_png.png: a.png is another picture's" in capsys.readouterr().out
+    assert main(["deblur", "--checkpoint", str(tmp_path / "m.pt"), str(d / "shot.v2.png"), str(tmp_path / "o2")]) == 0
+    assert [p.name for p in (tmp_path / "o2").iterdir()] == ["shot.v2.png"]
