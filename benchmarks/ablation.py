@@ -7,7 +7,7 @@
     python benchmarks/ablation.py estimate [--presets b c] [--checkpoints PATH ...]   # the estimate's share
     python benchmarks/ablation.py tau [--taus 0.5 0.4 0.3 0.2] [--quantiles 0.5] [--test]  # estimator_tau
     python benchmarks/ablation.py photos [--test] [--retrain]           # the Debian training photos
-    python benchmarks/ablation.py refiner [--variants ...]              # refiner size and batch per CPU minute
+    python benchmarks/ablation.py refiner [--variants ...] [--ladder]   # refiner size and batch per CPU minute
     ... [--param-set default] [--json PATH]
 
 Inference-time trials (gate, tiles, views, estimate) need no training: the setting takes no part in
@@ -49,7 +49,8 @@ from deblur_utils.steps.evaluate import grade_checkpoint  # noqa: E402
 from deblur_utils.training.config import lr_factor, pick_device  # noqa: E402
 from deblur_utils.training.inference import estimate_sigmas, to_tensor, to_uint8  # noqa: E402
 from deblur_utils.training.loop import train  # noqa: E402
-from quality import train_variant  # noqa: E402
+import estimator  # noqa: E402
+from quality import reusable_run, train_variant  # noqa: E402
 
 GATES = ("sharpest_tile", "median_tile")
 
@@ -388,22 +389,40 @@ VARIANTS = {  # changes to the parameter set's `ours` (model_kwargs merged key b
     "w48 on 2x2 blocks, batch 16, 1,536 steps": {"model_kwargs": {"width": 48, "blocks": 4, "refine_scale": 2},
                                                  "batch_size": 16, "epochs": 6, "estimator_batch": 24},
     "w24 b3, batch 8, 3,584 steps": {"epochs": 7, "estimator_batch": 24},
+    "w32 b4, batch 8, 4,608 steps": {"model_kwargs": {"width": 32, "blocks": 4}},
+    "w48 b4 on 2x2 blocks, batch 8, 4,608 steps": {"model_kwargs": {"width": 48, "blocks": 4, "refine_scale": 2}},
 }
+LADDER_SHARP = {"factors": (3, 4), "sigmas": (1.0, 1.2, 1.6)}  # refiner --ladder: the sharp end, as the course's frames'
+
 
 
 def study_refiner(P, args, ap) -> dict:
     """Each variant of ours trained by its own recipe, graded on the embedded test split and on the real-photo
     test set (against the Wiener filter told the true kernel and doing nothing, as notebook 04 graded them),
-    with its seconds per step and per frame."""
+    with its seconds per step and per frame; ``--ladder``: also on the sharp end of the sharpness ladder
+    (``benchmarks/estimator.py``, validation photos reduced 3x and 4x), told the true sigma (the refiner's
+    own quality) and frame by frame. The default variant reuses notebook 02's run when it is the same recipe."""
     ref_path = paths.real_photos_path()
     ref = json.loads(ref_path.read_text()) if ref_path.exists() else None
     real = frame_sets.real_photos_sets(P) if ref else None
+    sharp = estimator.rungs(estimator.validation_photos(), LADDER_SHARP["factors"], 2) if args.ladder else {}
     models, rows, out = _models(P), [], {}
     for i, name in enumerate(args.variants):
-        summary, ckpt = train_variant(P, f"refiner_{i}", VARIANTS[name], progress=False)
+        reused = reusable_run(P, P.seed) if not VARIANTS[name] else None
+        if reused:
+            summary, ckpt = reused
+        else:
+            summary, ckpt = train_variant(P, f"refiner_{i}", VARIANTS[name], progress=False)
         entry = {"changes": VARIANTS[name], "steps": summary["steps"], "minutes": summary["minutes"],
                  "parameters": summary["parameters"],
                  "test_psnr_db": {p: r["psnr_db"] for p, r in grade_checkpoint(P, ckpt).items()}}
+        if sharp:
+            model = models.load(ckpt)[0]
+            measured = [estimator.measure(model, models.device, frames, estimator.blur_for(s))
+                        for _, frames in sharp.values() for s in LADDER_SHARP["sigmas"]]
+            entry["sharp_ladder"] = {"told_psnr_db": float(np.mean([m["told_psnr_db"] for m in measured])),
+                                     "frame_by_frame_psnr_db": float(np.mean([m["told_psnr_db"] - m["frame_cost_db"]
+                                                                              for m in measured]))}
         if real:
             stats = common.gain_stats(grade([Learned(name, {p: ckpt for p in P.presets}, models, P.presets)], real,
                                             progress=False), common.identity_psnrs(real))
@@ -418,12 +437,14 @@ def study_refiner(P, args, ap) -> dict:
                      " / ".join(f"{v:.2f}" for v in entry["test_psnr_db"].values()),
                      " / ".join(f"{r[b]['vs_wiener_db']:+.2f}" for b in r),
                      " / ".join(f"{r[b]['worst_frame_db']:+.2f}" for b in r),
-                     f"{150 * np.mean([v['seconds_per_frame'] for v in r.values()]):.1f}" if r else "n/a"])
+                     f"{150 * np.mean([v['seconds_per_frame'] for v in r.values()]):.1f}" if r else "n/a",
+                     *([f"{entry['sharp_ladder']['told_psnr_db']:.2f} / {entry['sharp_ladder']['frame_by_frame_psnr_db']:.2f}"]
+                       if sharp else [])])
         print(f"{name}: done", flush=True)
     blurs = " / ".join(next(iter(out.values())).get("real_photos", {}))
     print(markdown_table(["variant", "parameters", "steps", "train minutes", "test a / b / c (dB)",
                           f"real vs Wiener ({blurs})", f"real worst frame vs nothing ({blurs})",
-                          "s per 150 frames"], rows))
+                          "s per 150 frames", *(["sharp ladder: told / frame by frame (dB)"] if sharp else [])], rows))
     return out
 
 
@@ -461,6 +482,7 @@ def main(argv=None):
     p.add_argument("--retrain", action="store_true", help="train the run without the photos even if it finished")
     r = study("refiner")
     r.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    r.add_argument("--ladder", action="store_true", help="also grade the sharp end of the sharpness ladder")
     args = ap.parse_args(argv)
     P = common.load(args)
     if args.study == "estimate" and args.checkpoints:

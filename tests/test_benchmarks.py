@@ -210,6 +210,15 @@ def test_pictures_runs_each_measurement_on_the_ci_set(tmp_path, monkeypatch, cap
     assert all(r["worst_gain_db"] <= r["gain_db"] and r["told_worst_gain_db"] <= r["told_gain_db"] for r in out["jpeg"])
     assert "peak memory (GB)" in capsys.readouterr().out
     assert json.loads((tmp_path / "p.json").read_text())["megapixels"][0]["size"] == mp["size"]
+    # benchmarks/estimator.py on the same checkpoint: the embedded validation photos at 1x (the real
+    # validation photos are not installed here), 2x finds none large enough and is left out
+    ladder = load_script("estimator").main(["--param-set", "ci", "--factors", "1", "2", "--sigmas", "1.0", "1.6",
+                                            "--views-per-photo", "1", "--json", str(tmp_path / "e.json")])
+    assert list(ladder["ladder"]) == ["1"] and ladder["frames"]["1"] == ["gravel/0", "rocket/0"]
+    for r in ladder["ladder"]["1"].values():
+        assert r["frames"] == 2 and r["set_sigma"] > 0 and 0 <= r["frames_within"] <= 1
+        assert abs(r["set_error"] - (r["set_sigma"] / r["true_sigma"] - 1)) < 1e-12 and r["told_psnr_db"] > 0
+    assert "set estimate within" in capsys.readouterr().out
 
 
 def test_faults_kills_and_reruns_to_the_same_bytes(tmp_path):

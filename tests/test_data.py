@@ -241,3 +241,21 @@ def test_training_photos_join_the_training_split_and_a_missing_one_is_flagged(tm
     assert "Trained without 1 of the recipe's training photos** (kde_gone" in page and "below the recipe's" in page
     assert "Trained without" not in title.title_markdown({"methods": {}, "presets": ["a"], "param_set": "default"},
                                                          {}, [])
+
+
+def test_embedded_training_frames_are_reduced_never_enlarged_and_a_stale_recipe_is_rebuilt(tmp_path):
+    from deblur_utils.data import embedded, ladder
+
+    raw = tmp_path / "raw"
+    (raw / "camera").mkdir(parents=True)
+    (raw / "camera" / "00000000.png").write_bytes(b"a frame cut another way")
+    embedded.build_embedded_raw(raw, 2, 256, 448, sequences=["camera", "coins", "gravel"])
+    camera = read_rgb(embedded.photo_path(*embedded.PHOTOS["camera"]))
+    y, x, h, w = ladder.spread(camera.shape, 2)[0]
+    assert (h, w) == (256, 448)  # the photo's own pixels first
+    assert np.array_equal(read_rgb(raw / "camera" / "00000000.png"), camera[y:y + h, x:x + w])
+    assert not (raw / "coins").exists()  # 303x384: smaller than a frame, never enlarged
+    assert len(list((raw / "gravel").glob("*.png"))) == 2  # validation: the zooming sequence as before
+    assert (raw / ".recipe").read_text().strip() == embedded.RECIPE
+    rows = {r["sequence"]: r["split"] for r in embedded.manifest()}
+    assert rows["coins"].startswith("unused") and rows["camera"] == "train"

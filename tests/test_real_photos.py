@@ -4,7 +4,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from deblur_utils.data import real_photos
+from deblur_utils.data import ladder, real_photos
 from deblur_utils.data.blur import EVAL_BLURS, blur_uint8
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
@@ -117,7 +117,8 @@ def test_training_photos_become_sequences_of_the_training_split_with_their_sourc
     frames = sorted((raw / "kde_one").glob("*.png"))
     assert [f.name for f in frames] == ["00000000.png", "00000001.png", "00000002.png"]
     photo = np.asarray(Image.open(src / "t" / photos[0].file.lstrip("/")).convert("RGB"))
-    boxes = real_photos.views(photo, 3, 256, 448)
+    boxes = ladder.spread(photo.shape, 3, 256, 448)  # 1x, 2.4x, 5.7x: never enlarged
+    assert [b[2] for b in boxes] == [256, 612, 1463]
     for f, box in zip(frames, boxes):  # the same reduction as the real-photo sets'
         assert np.array_equal(np.asarray(Image.open(f)), real_photos.downscale(photo, box, 256, 448))
     stamp = frames[0].stat().st_mtime_ns

@@ -1,20 +1,25 @@
 """The embedded default dataset: short "video sequences" cut from photos shipped inside wheels.
 
-No download: the photos come with scikit-image and matplotlib. Each photo
-becomes one sequence whose frames slowly zoom and pan across it, so that
-consecutive frames are near-duplicates, as in the course's video frames. The
-split is fixed by photo: test frames come from photos never used for training. Notebook 01 adds
-real photographs from a Debian package to the training split (``real_photos.TRAIN_PHOTOS``,
-parameter ``training_photos``).
+No download: the photos come with scikit-image and matplotlib. Each validation and test photo
+becomes one sequence whose frames slowly zoom and pan across it, so that consecutive frames are
+near-duplicates, as in the course's video frames. A training photo's frames are reduced from it,
+never enlarged, over a spread of downscale factors (``ladder.spread``): the blur estimate learns
+what "sharp" looks like from them, and the course's frames are video reduced 2.86 times. A training
+photo smaller than one frame is left out (the manifest says so). The split is fixed by photo: test
+frames come from photos never used for training. Notebook 01 adds real photographs from a Debian
+package to the training split (``real_photos.TRAIN_PHOTOS``, parameter ``training_photos``).
 """
 from __future__ import annotations
 
+import shutil
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..runtime.atomic import write_text
+from . import ladder
 from .imageio import read_rgb, write_png_atomic
 
 # sequence name -> (package, file inside the package's data folder). Grey photos become RGB.
@@ -64,6 +69,9 @@ SPLITS = {
     "test": ["astronaut", "coffee", "grace_hopper", "chelsea"],
 }
 SPLITS["train"] = [s for s in PHOTOS if s not in SPLITS["val"] + SPLITS["test"]]
+# How the frames are cut, stamped in the raw folder (``.recipe``) and in the processed folder's
+# settings: frames of another recipe are rebuilt, never mixed.
+RECIPE = "training frames reduced over a ladder, never enlarged (2026-12-05)"
 
 
 def photo_path(package: str, filename: str) -> Path:
@@ -85,7 +93,8 @@ def manifest() -> list[dict]:
     """Where every embedded photo comes from: sequence, split, package, version, file, licence."""
     dist = {"skimage": "scikit-image", "matplotlib": "matplotlib"}
     split_of = {seq: name for name, seqs in SPLITS.items() for seq in seqs}
-    return [{"sequence": seq, "split": split_of[seq], "package": dist[package], "version": version(dist[package]),
+    return [{"sequence": seq, "split": split_of[seq] if _usable(seq) else "unused: smaller than one frame",
+             "package": dist[package], "version": version(dist[package]),
              "file": str(photo_path(package, filename).relative_to(photo_path(package, filename).parents[2])),
              "licence": LICENCES[seq]}
             for seq, (package, filename) in PHOTOS.items()]
@@ -109,20 +118,50 @@ def frames_from_photo(photo_uint8: np.ndarray, n_frames: int, height: int, width
     return frames
 
 
+def training_boxes(shape, n: int, height: int, width: int) -> list:
+    """A training photo's crop boxes: ``ladder.spread`` (reduced from 1x to the whole photo, never enlarged)."""
+    return ladder.spread(shape, n, height, width)
+
+
+def _usable(seq: str, height: int = 256, width: int = 448) -> bool:
+    """Whether a photo gives frames: a training photo smaller than one frame does not (it is never enlarged)."""
+    if seq not in SPLITS["train"]:
+        return True
+    w, h = Image.open(photo_path(*PHOTOS[seq])).size
+    return bool(training_boxes((h, w), 1, height, width))
+
+
 def build_embedded_raw(out_dir: Path, frames_per_sequence: int, height: int, width: int,
                        sequences=None) -> list[Path]:
-    """Write ``out_dir/<sequence>/<frame>.png`` for each photo; skips frames already written."""
+    """Write ``out_dir/<sequence>/<frame>.png`` for each photo (training photos: ``training_boxes``;
+    the others: ``frames_from_photo``); skips frames already written with this ``RECIPE``, rebuilds the
+    folder when it holds another's."""
     if frames_per_sequence < 1:
         raise ValueError(f"frames_per_sequence must be >= 1, got {frames_per_sequence}")
     out_dir = Path(out_dir)
+    stamp = out_dir / ".recipe"
+    if out_dir.exists() and (not stamp.exists() or stamp.read_text().strip() != RECIPE):
+        shutil.rmtree(out_dir)  # frames this module generated (and the training photos'), nothing of the user's
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(stamp, RECIPE + "\n")
     written = []
     for seq in sequences or PHOTOS:
         package, filename = PHOTOS[seq]
-        targets = [out_dir / seq / f"{k:08d}.png" for k in range(frames_per_sequence)]
+        path = photo_path(package, filename)
+        if seq in SPLITS["train"]:
+            w, h = Image.open(path).size
+            boxes = training_boxes((h, w), frames_per_sequence, height, width)
+        else:
+            boxes = [None] * frames_per_sequence
+        targets = [out_dir / seq / f"{k:08d}.png" for k in range(len(boxes))]
         if all(t.exists() for t in targets):
             continue
-        photo = read_rgb(photo_path(package, filename))
-        for target, frame in zip(targets, frames_from_photo(photo, frames_per_sequence, height, width)):
+        photo = read_rgb(path)
+        if seq in SPLITS["train"]:
+            frames = [ladder.reduce(photo, box, height, width) for box in boxes]
+        else:
+            frames = frames_from_photo(photo, frames_per_sequence, height, width)
+        for target, frame in zip(targets, frames):
             if not target.exists():
                 write_png_atomic(target, frame)
                 written.append(target)

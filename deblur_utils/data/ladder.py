@@ -49,3 +49,19 @@ def reduce(photo_uint8: np.ndarray, box, height: int, width: int) -> np.ndarray:
 def views(photo_uint8: np.ndarray, factor: float, n: int, height: int = 256, width: int = 448) -> list[np.ndarray]:
     """``boxes`` of the photo reduced to height x width frames."""
     return [reduce(photo_uint8, b, height, width) for b in boxes(photo_uint8.shape, factor, n, height, width)]
+
+
+def spread(shape, n: int, height: int = 256, width: int = 448) -> list[tuple[int, int, int, int]]:
+    """``n`` crop boxes of one photo spread over the ladder: factors evenly spaced in log from 1 (the
+    photo's own pixels) to the whole photo's reduction, each at its own place (``PLACES``); fewer when the
+    photo holds fewer distinct views, [] when it is smaller than one frame."""
+    top = min(shape[0] / height, shape[1] / width)
+    if top < 1 or n < 1:
+        return []
+    out = []
+    for k in range(n):
+        places = boxes(shape, top ** (k / (n - 1)) if n > 1 else top, len(PLACES), height, width)
+        box = places[k % len(places)]
+        if box not in out:
+            out.append(box)
+    return out

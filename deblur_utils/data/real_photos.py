@@ -308,8 +308,10 @@ def build(frames_per_photo: int = 2, height: int = 256, width: int = 448, blurs=
 def write_training_sequences(raw_dir: Path, views_per_photo: int = 4, height: int = 256, width: int = 448,
                              source: Path | None = None, photos=None) -> dict:
     """Write ``raw_dir/<photo>/<k>.png``: ``views_per_photo`` views of each training photo (``TRAIN_PHOTOS``)
-    reduced to height x width as the real-photo sets are (the whole photo, then views twice as close),
-    one sequence per photo, for notebook 01 to blur like every other frame of the training split.
+    reduced to height x width over a spread of downscale factors (``ladder.spread``: from the photo's own
+    pixels to the whole photo, never enlarged), one sequence per photo, for notebook 01 to blur like
+    every other frame of the training split. The raw folder's ``.recipe`` (``embedded.RECIPE``) says
+    which way they were cut; ``build_embedded_raw`` clears frames of another.
 
     Returns {"photos": manifest rows (sequence, split, package, version, file, licence, copyright),
     "missing": names not found}. Frames already written are kept (a rerun reads no photo).
@@ -327,7 +329,7 @@ def write_training_sequences(raw_dir: Path, views_per_photo: int = 4, height: in
         targets = [raw_dir / photo.name / f"{k:08d}.png" for k in range(views_per_photo)]
         if not all(t.exists() for t in targets):
             image = read_rgb(path)
-            for t, box in zip(targets, views(image, views_per_photo, height, width)):
+            for t, box in zip(targets, ladder.spread(image.shape, views_per_photo, height, width)):
                 if not t.exists():
                     write_png_atomic(t, downscale(image, box, height, width))
         rows.append({"sequence": photo.name, "split": "train", "package": photo.package, "version": version,

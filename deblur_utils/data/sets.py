@@ -71,7 +71,7 @@ class PrepareSummary:
 
 def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_HEIGHT, width=FRAME_WIDTH,
                  on_bad_image="skip", max_sequences=None, max_frames_per_sequence=None,
-                 progress=True, workers: int | None = None) -> PrepareSummary:
+                 progress=True, workers: int | None = None, recipe: str | None = None) -> PrepareSummary:
     """Write Set A (resized sharp frames) and Set B (one blurred copy per preset) as uint8 PNG.
 
     Idempotent and interrupt-safe: each PNG is written atomically, a frame whose files all exist is
@@ -82,7 +82,8 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
     ``on_bad_image``: "skip" (default; listed in the summary) or "error".
     ``workers``: processes that decode, resize, blur and write frames (None: every core this
     process may use; 1: all in this process). Frames are handed out in order and the summary
-    lists them in order, whatever the number of workers.
+    lists them in order, whatever the number of workers. ``recipe``: how generated raw frames were
+    cut (``embedded.RECIPE``), kept with the settings so that frames of two recipes never mix.
     """
     if on_bad_image not in ("skip", "error"):
         raise ValueError(f"on_bad_image must be 'skip' or 'error', got {on_bad_image!r}")
@@ -93,7 +94,8 @@ def prepare_sets(raw_dir, processed_dir, presets=("a", "b", "c"), height=FRAME_H
     images = list_images(raw_dir, "raw data folder")
     frames = select_frames(images, max_sequences, max_frames_per_sequence)
     _check_settings(processed_dir, {"raw_dir": str(Path(raw_dir).resolve()), "height": height, "width": width,
-                                    "max_sequences": max_sequences, "max_frames_per_sequence": max_frames_per_sequence})
+                                    "max_sequences": max_sequences, "max_frames_per_sequence": max_frames_per_sequence,
+                                    **({"recipe": recipe} if recipe else {})})
     names = [None] + [p.name for p in presets]
     jobs = [(str(Path(raw_dir) / rel),
              [str(paths.sharp_dir(processed_dir) / rel.with_suffix(".png"))] +

@@ -33,7 +33,8 @@ def prepare(P: Params, progress=True) -> dict:
     else:
         raw, fixed = paths.resolve(P.raw_dir), None
     summary = prepare_sets(raw, processed, P.presets, P.frame_height, P.frame_width, P.on_bad_image,
-                           P.max_sequences, P.max_frames_per_sequence, progress=progress, workers=P.prepare_workers)
+                           P.max_sequences, P.max_frames_per_sequence, progress=progress, workers=P.prepare_workers,
+                           recipe=embedded.RECIPE if P.raw_dir is None else None)
     seqs = {sequence_of(f) for f in summary.frames}
     splits = make_splits(seqs, P.val_fraction, P.test_fraction, P.split_seed, fixed)
     save_splits(processed, splits)
