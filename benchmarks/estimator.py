@@ -2,7 +2,7 @@
 at several sigmas; the estimate's error and what it costs in PSNR against the same checkpoint told.
 
     python benchmarks/estimator.py [--factors 1 2 3 4] [--sigmas 0.3 0.8 1.0 1.2 1.4 1.6]
-                                   [--views-per-photo 2] [--checkpoint PATH] [--json PATH]
+                                   [--views-per-photo 2] [--views 1] [--test] [--checkpoint PATH] [--json PATH]
 
 The ladder: each validation photo (the embedded validation split's and the real-photo validation
 set's originals) cut into ``--views-per-photo`` views of 256x448 reduced ``factor`` times from the
@@ -16,9 +16,13 @@ otherwise) and read by notebook 02's checkpoint of ours (or ``--checkpoint``):
 - **frame by frame**: each frame's estimate at ``sigma_quantile`` (what ``deblur`` uses): the median
   frame's relative error and the share of frames within 5%;
 - **PSNR cost**: the mean PSNR of the checkpoint told the true sigma minus that given the set's sigma,
-  and minus that deblurring frame by frame (one view each, as told).
+  and minus that deblurring frame by frame, each with the refiner's ``--views`` views averaged (1:
+  none; 8: as the one-blur row and ``deblur --one-blur --views 8``), so that each gap is the
+  estimate's alone.
 
-Validation photos only: choices are made here, never on the test sets.
+Choices are made on the validation photos only. ``--test`` also reads the two test sets at the blurs
+notebook 04 grades (the embedded test split at b and c, the real-photo test set at b, c and 7x7 sigma
+1.2), for the record.
 """
 from __future__ import annotations
 
@@ -33,9 +37,10 @@ import common  # noqa: E402
 from deblur_utils.data import embedded, ladder, real_photos  # noqa: E402
 from deblur_utils.data.blur import EVAL_BLURS, BlurPreset, blur_uint8, kernel_size_for_sigma  # noqa: E402
 from deblur_utils.data.imageio import read_rgb  # noqa: E402
+from deblur_utils.evaluation import frame_sets  # noqa: E402
 from deblur_utils.evaluation.grading import capped  # noqa: E402
 from deblur_utils.evaluation.metrics import psnr_db  # noqa: E402
-from deblur_utils.networks.blind import GivenSigma, one_sigma  # noqa: E402
+from deblur_utils.networks.blind import VIEWS, GivenSigma, one_sigma  # noqa: E402
 from deblur_utils.report.tables import markdown_table  # noqa: E402
 from deblur_utils.training.checkpoint import model_from_checkpoint  # noqa: E402
 from deblur_utils.training.config import pick_device  # noqa: E402
@@ -81,31 +86,35 @@ def mean_psnr(sharp, out) -> float:
     return float(np.mean([capped(psnr_db(s, o)) for s, o in zip(sharp, out)]))
 
 
-def measure(model, device, sharp: np.ndarray, blur: BlurPreset) -> dict:
-    """One rung at one blur: the estimates' errors and the PSNR told, given the set's sigma, frame by frame."""
+def measure(model, device, sharp: np.ndarray, blur: BlurPreset, views: int = 1,
+            blurred: np.ndarray | None = None) -> dict:
+    """One rung (or test set) at one blur: the estimates' errors and the PSNR told, given the set's sigma,
+    frame by frame, each with ``views`` refiner views. ``blurred``: the frames as a set holds them
+    (default: ``sharp`` blurred here with ``blur``)."""
     true = blur.sigma
-    blurred = np.stack([blur_uint8(s, blur) for s in sharp])
+    blurred = np.stack([blur_uint8(s, blur) for s in sharp]) if blurred is None else blurred
     set_sigma = one_sigma(estimate_sigmas(model, blurred, device, quantile=model.set_quantile))
     frame_err = estimate_sigmas(model, blurred, device) / true - 1
-    told = mean_psnr(sharp, predict_uint8(GivenSigma(model, true, views=1), blurred, device))
-    given_set = mean_psnr(sharp, predict_uint8(GivenSigma(model, set_sigma, views=1), blurred, device))
-    views, model.views = model.views, 1
+    told = mean_psnr(sharp, predict_uint8(GivenSigma(model, true, views=views), blurred, device))
+    given_set = mean_psnr(sharp, predict_uint8(GivenSigma(model, set_sigma, views=views), blurred, device))
+    own, model.views = model.views, views
     try:
         frame_by_frame = mean_psnr(sharp, predict_uint8(model, blurred, device))
     finally:
-        model.views = views
+        model.views = own
     return {"frames": len(sharp), "true_sigma": true, "set_sigma": set_sigma, "set_error": set_sigma / true - 1,
             "frame_error_median": float(np.median(frame_err)), "frames_within": float(np.mean(np.abs(frame_err) <= WITHIN)),
             "blurred_psnr_db": mean_psnr(sharp, blurred), "told_psnr_db": told,
             "set_cost_db": told - given_set, "frame_cost_db": told - frame_by_frame}
 
 
-def ladder_table(results: dict) -> str:
-    rows = [[f"{f:g}x", r["frames"], f"{r['true_sigma']:g}", f"{100 * r['set_error']:+.1f}%",
+def ladder_table(results: dict, first: str = "factor") -> str:
+    rows = [[f if isinstance(f, str) else f"{f:g}x", r["frames"], f"{r['true_sigma']:g}",
+             f"{100 * r['set_error']:+.1f}%",
              f"{100 * r['frame_error_median']:+.1f}%", f"{100 * r['frames_within']:.0f}%", f"{r['told_psnr_db']:.2f}",
              f"{r['set_cost_db']:+.2f}", f"{r['frame_cost_db']:+.2f}"]
             for f, per_sigma in results.items() for r in per_sigma.values()]
-    return markdown_table(["factor", "frames", "sigma", "set estimate error", "median frame's error",
+    return markdown_table([first, "frames", "sigma", "set estimate error", "median frame's error",
                            f"frames within {WITHIN:.0%}", "told: PSNR", "cost: one sigma per set (dB)",
                            "cost: frame by frame (dB)"], rows)
 
@@ -124,6 +133,9 @@ def main(argv=None):
     ap.add_argument("--factors", type=float, nargs="+", default=[1, 2, 3, 4], help="downscale factors (>= 1)")
     ap.add_argument("--sigmas", type=float, nargs="+", default=[0.3, 0.8, 1.0, 1.2, 1.4, 1.6])
     ap.add_argument("--views-per-photo", type=int, default=2, help=f"views per photo and factor (at most {len(ladder.PLACES)})")
+    ap.add_argument("--views", type=int, default=1, choices=sorted(VIEWS),
+                    help="the refiner's views averaged in every row (8: as the one-blur row)")
+    ap.add_argument("--test", action="store_true", help="also the embedded test split and the real-photo test set")
     ap.add_argument("--checkpoint", type=Path, help="this best.pt instead of notebook 02's")
     ap.add_argument("--sigma-quantile", type=float, help="frame by frame: this tile quantile instead of the model's")
     ap.add_argument("--set-quantile", type=float, help="one sigma per set: this tile quantile instead of the model's")
@@ -139,10 +151,10 @@ def main(argv=None):
     photos = validation_photos()
     ladder_frames = rungs(photos, args.factors, args.views_per_photo)
     out = {**common.stamp(P), "checkpoint": str(ckpt), "sigma_quantile": model.sigma_quantile,
-           "set_quantile": model.set_quantile, "photos": sorted(photos),
+           "set_quantile": model.set_quantile, "views": args.views, "photos": sorted(photos),
            "frames": {f"{f:g}": names for f, (names, _) in ladder_frames.items()}, "ladder": {}}
     for f, (_, sharp) in ladder_frames.items():
-        out["ladder"][f] = {f"{s:g}": measure(model, device, sharp, blur_for(s)) for s in args.sigmas}
+        out["ladder"][f] = {f"{s:g}": measure(model, device, sharp, blur_for(s), args.views) for s in args.sigmas}
         print(f"factor {f:g}: {len(sharp)} frames read", flush=True)
     print(f"\n## the estimate on the sharpness ladder ({len(photos)} validation photos)\n")
     print(ladder_table(out["ladder"]))
@@ -154,7 +166,22 @@ def main(argv=None):
               f"{100 * w['set_error_max']:.1f}%, median frame within {100 * w['frame_error_median_max']:.1f}%; "
               f"cost at most {w['set_cost_max_db']:+.2f} dB one sigma per set, {w['frame_cost_max_db']:+.2f} dB frame by frame")
     out["ladder"] = {f"{f:g}": v for f, v in out["ladder"].items()}
+    if args.test:
+        out["test"] = test_sets(P, model, device, args.views)
+        print(f"\n## the test sets ({args.views} view{'s' * (args.views > 1)})\n")
+        print(ladder_table(out["test"], first="set"))
     return common.finish(out, args.json)
+
+
+def test_sets(P, model, device, views: int) -> dict:
+    """The embedded test split at b and c and the real-photo test set at b, c and sigma 1.2, as notebook 04
+    grades them (the frames it caches; an empty dict for a set notebook 01 has not built)."""
+    sets = frame_sets.embedded(P, "test") + (frame_sets.real_photos_sets(P, blurs=("b", "c", "s1.2")) or [])
+    out: dict = {}
+    for fs in sets:
+        name = "embedded test" if fs.name.startswith("embedded") else "real test"
+        out.setdefault(name, {})[fs.blur] = measure(model, device, fs.sharp, fs.kernel, views, blurred=fs.blurred)
+    return out
 
 
 if __name__ == "__main__":

@@ -213,12 +213,32 @@ def test_pictures_runs_each_measurement_on_the_ci_set(tmp_path, monkeypatch, cap
     # benchmarks/estimator.py on the same checkpoint: the embedded validation photos at 1x (the real
     # validation photos are not installed here), 2x finds none large enough and is left out
     ladder = load_script("estimator").main(["--param-set", "ci", "--factors", "1", "2", "--sigmas", "1.0", "1.6",
-                                            "--views-per-photo", "1", "--json", str(tmp_path / "e.json")])
+                                            "--views-per-photo", "1", "--views", "2", "--test",
+                                            "--json", str(tmp_path / "e.json")])
     assert list(ladder["ladder"]) == ["1"] and ladder["frames"]["1"] == ["gravel/0", "rocket/0"]
+    assert ladder["views"] == 2
     for r in ladder["ladder"]["1"].values():
         assert r["frames"] == 2 and r["set_sigma"] > 0 and 0 <= r["frames_within"] <= 1
         assert abs(r["set_error"] - (r["set_sigma"] / r["true_sigma"] - 1)) < 1e-12 and r["told_psnr_db"] > 0
-    assert "set estimate within" in capsys.readouterr().out
+    # --test: the embedded test split at b and c (the real-photo test set is not built here)
+    assert list(ladder["test"]) == ["embedded test"] and list(ladder["test"]["embedded test"]) == ["b", "c"]
+    for blur, r in ladder["test"]["embedded test"].items():
+        assert r["true_sigma"] == {"b": 1.0, "c": 1.6}[blur] and r["told_psnr_db"] > r["blurred_psnr_db"]
+    printed = capsys.readouterr().out
+    assert "set estimate within" in printed and "## the test sets (2 views)" in printed
+
+
+def test_blocks_times_each_refiner_design_against_the_default(capsys):
+    """benchmarks/blocks.py at one round of one step: the default first, every ratio against it, and the
+    multiply-adds of a plain block counted as its convolutions' (a 2x2-unshuffled design's per pixel / 4)."""
+    out = load_script("blocks").main(["--repeats", "1", "--steps", "1", "--designs", "gated w32 b4",
+                                      "res w48 b4 on 2x2"])
+    designs = out["designs"]
+    assert list(designs) == ["res w24 b3", "gated w32 b4", "res w48 b4 on 2x2"]
+    assert designs["res w24 b3"]["macs_per_pixel"] == 9 * (13 * 24 + 6 * 24 * 24 + 24 * 3)
+    assert designs["res w48 b4 on 2x2"]["macs_per_pixel"] == 9 * (52 * 48 + 8 * 48 * 48 + 48 * 12) / 4
+    assert all(d["train_step_ms"] > 0 and d["frame_ms"] > 0 and d["parameters"] > 0 for d in designs.values())
+    assert "refiner designs on this CPU" in capsys.readouterr().out
 
 
 def test_faults_kills_and_reruns_to_the_same_bytes(tmp_path):
