@@ -395,7 +395,6 @@ VARIANTS = {  # changes to the parameter set's `ours` (model_kwargs merged key b
 LADDER_SHARP = {"factors": (3, 4), "sigmas": (1.0, 1.2, 1.6)}  # refiner --ladder: the sharp end, as the course's frames'
 
 
-
 def study_refiner(P, args, ap) -> dict:
     """Each variant of ours trained by its own recipe, graded on the embedded test split and on the real-photo
     test set (against the Wiener filter told the true kernel and doing nothing, as notebook 04 graded them),

@@ -58,7 +58,9 @@ class Gated(nn.Module):
 
     def __init__(self, ch: int):
         super().__init__()
-        self.expand, self.dw, self.back = nn.Conv2d(ch, 2 * ch, 1), nn.Conv2d(2 * ch, 2 * ch, 3, padding=1, groups=2 * ch), nn.Conv2d(ch, ch, 1)
+        self.expand = nn.Conv2d(ch, 2 * ch, 1)
+        self.dw = nn.Conv2d(2 * ch, 2 * ch, 3, padding=1, groups=2 * ch)
+        self.back = nn.Conv2d(ch, ch, 1)
         self.ff_in, self.ff_out = nn.Conv2d(ch, 2 * ch, 1), nn.Conv2d(ch, ch, 1)
 
     def forward(self, x):

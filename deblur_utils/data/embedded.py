@@ -118,22 +118,21 @@ def frames_from_photo(photo_uint8: np.ndarray, n_frames: int, height: int, width
     return frames
 
 
-def training_boxes(shape, n: int, height: int, width: int) -> list:
-    """A training photo's crop boxes: ``ladder.spread`` (reduced from 1x to the whole photo, never enlarged)."""
-    return ladder.spread(shape, n, height, width)
+def _training_boxes(seq: str, n: int, height: int, width: int) -> list:
+    """A training photo's ``n`` crop boxes: ``ladder.spread`` of its size (reduced from 1x to the whole
+    photo, never enlarged; [] for a photo smaller than one frame)."""
+    w, h = Image.open(photo_path(*PHOTOS[seq])).size
+    return ladder.spread((h, w), n, height, width)
 
 
 def _usable(seq: str, height: int = 256, width: int = 448) -> bool:
     """Whether a photo gives frames: a training photo smaller than one frame does not (it is never enlarged)."""
-    if seq not in SPLITS["train"]:
-        return True
-    w, h = Image.open(photo_path(*PHOTOS[seq])).size
-    return bool(training_boxes((h, w), 1, height, width))
+    return seq not in SPLITS["train"] or bool(_training_boxes(seq, 1, height, width))
 
 
 def build_embedded_raw(out_dir: Path, frames_per_sequence: int, height: int, width: int,
                        sequences=None) -> list[Path]:
-    """Write ``out_dir/<sequence>/<frame>.png`` for each photo (training photos: ``training_boxes``;
+    """Write ``out_dir/<sequence>/<frame>.png`` for each photo (training photos: ``_training_boxes``;
     the others: ``frames_from_photo``); skips frames already written with this ``RECIPE``, rebuilds the
     folder when it holds another's."""
     if frames_per_sequence < 1:
@@ -148,16 +147,13 @@ def build_embedded_raw(out_dir: Path, frames_per_sequence: int, height: int, wid
     for seq in sequences or PHOTOS:
         package, filename = PHOTOS[seq]
         path = photo_path(package, filename)
-        if seq in SPLITS["train"]:
-            w, h = Image.open(path).size
-            boxes = training_boxes((h, w), frames_per_sequence, height, width)
-        else:
-            boxes = [None] * frames_per_sequence
+        train = seq in SPLITS["train"]
+        boxes = _training_boxes(seq, frames_per_sequence, height, width) if train else [None] * frames_per_sequence
         targets = [out_dir / seq / f"{k:08d}.png" for k in range(len(boxes))]
         if all(t.exists() for t in targets):
             continue
         photo = read_rgb(path)
-        if seq in SPLITS["train"]:
+        if train:
             frames = [ladder.reduce(photo, box, height, width) for box in boxes]
         else:
             frames = frames_from_photo(photo, frames_per_sequence, height, width)
