@@ -4,13 +4,14 @@
     python benchmarks/ablation.py gate --thresholds [--checkpoint PATH] # gate_lo and keep_below, validation only
     python benchmarks/ablation.py tiles [--quantiles 0 0.25 0.5] [--set-quantiles 0.25 0.5 0.75] [--multiples 0.7 1.3]
     python benchmarks/ablation.py views [--views 1 2 4 8] [--test]      # the refiner's views averaged
+    python benchmarks/ablation.py floor [--balances 1e-4 1e-5 1e-6] [--test]  # the floor's regularisation
     python benchmarks/ablation.py estimate [--presets b c] [--checkpoints PATH ...]   # the estimate's share
     python benchmarks/ablation.py tau [--taus 0.5 0.4 0.3 0.2] [--quantiles 0.5] [--test]  # estimator_tau
     python benchmarks/ablation.py photos [--test] [--retrain]           # the Debian training photos
     python benchmarks/ablation.py refiner [--variants ...] [--ladder]   # refiner size and batch per CPU minute
     ... [--param-set default] [--json PATH]
 
-Inference-time trials (gate, tiles, views, estimate) need no training: the setting takes no part in
+Inference-time trials (gate, tiles, views, floor, estimate) need no training: the setting takes no part in
 it, so one checkpoint serves every value (notebook 02's, and each runs/benchmarks/seed<N>/ that
 ``quality.py --seeds`` left). The others train what they compare (tau: the estimator's heads alone;
 photos: ours without the training photos; refiner: each variant), into runs/benchmarks/, and grade
@@ -226,6 +227,34 @@ def study_views(P, args, ap) -> dict:
             rows += [t[:-1] + [f"{got[t[1]][t[2]]['seconds_per_frame']:.3f}"] for t in table]
     print("\n## notebook 02's checkpoint: PSNR dB by views averaged\n")
     print(markdown_table(["views", "set", "blur", *common.STATS_HEADER[:-1], "s per frame"], rows))
+    return out
+
+
+# --- floor ----------------------------------------------------------------------------------------
+
+def study_floor(P, args, ap) -> dict:
+    """The floor's Wiener regularisation (``floor_balance``: what preset a and blurs read below the gate get)
+    at each of ``--balances`` and as each checkpoint learned it, on the validation frames at preset a."""
+    models = _models(P)
+    sets = frame_sets.embedded(P, "val", ("a",)) + (frame_sets.real_photos_sets(P, "val", ("a",)) or [])
+    if args.test:
+        sets += frame_sets.embedded(P, "test", ("a",)) + (frame_sets.real_photos_sets(P, "test", ("a",)) or [])
+    out, rows = {}, []
+    with cpu_threads(P.cpu_threads):
+        for name, path in _checkpoints(P, ap).items():
+            model, _ = models.load(path)
+            configured = model.floor_balance
+            for balance in [None, *args.balances]:
+                model.floor_balance = balance
+                key = "learned" if balance is None else f"{balance:g}"
+                label = key + (" (configured)" if balance == configured else "")
+                got, table = _stats_rows(grade([Network(key, model, models.device)], sets, progress=False), sets,
+                                         [name, label])
+                out.setdefault(name, {})[key] = got
+                rows += [t[:-1] for t in table]
+            model.floor_balance = configured
+    print("\n## the floor's regularisation at preset a, PSNR dB\n")
+    print(markdown_table(["run", "floor_balance", "set", "blur", *common.STATS_HEADER[:-1]], rows))
     return out
 
 
@@ -447,7 +476,8 @@ def study_refiner(P, args, ap) -> dict:
     return out
 
 
-STUDIES = {"gate": study_gate, "tiles": study_tiles, "views": study_views, "estimate": study_estimate,
+STUDIES = {"gate": study_gate, "tiles": study_tiles, "views": study_views, "floor": study_floor,
+           "estimate": study_estimate,
            "tau": study_tau, "photos": study_photos, "refiner": study_refiner}
 
 
@@ -469,6 +499,9 @@ def main(argv=None):
     v = study("views")
     v.add_argument("--views", type=int, nargs="+", default=sorted(VIEWS), choices=sorted(VIEWS))
     v.add_argument("--test", action="store_true", help="also grade both test sets (for the record)")
+    f = study("floor")
+    f.add_argument("--balances", type=float, nargs="+", default=[1e-4, 3e-5, 1e-5, 3e-6, 1e-6])
+    f.add_argument("--test", action="store_true", help="also grade both test sets at preset a (for the record)")
     e = study("estimate")
     e.add_argument("--presets", nargs="+", default=["b", "c"], choices=["b", "c"])
     e.add_argument("--checkpoints", type=Path, nargs="+", help="these best.pt files instead of notebook 02's and the seeds'")

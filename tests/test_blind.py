@@ -89,6 +89,20 @@ def test_gate_falls_back_to_the_smallest_presets_deconvolution(rng):
         assert model.gate(torch.tensor([0.35, 0.47, 0.9])).tolist() == pytest.approx([0.0, 0.5, 1.0])
 
 
+def test_a_fixed_floor_balance_holds_whatever_the_learned_strengths(rng):
+    x = _to_t(blur_uint8(natural_like(rng, 32, 48), "a"))
+    model = BlindWienerNet(width=8, blocks=1, floor_balance=1e-5).eval()
+    with torch.no_grad():
+        low = model(x, sigma=torch.tensor([0.35]))  # below the gate: the floor alone
+        model.wiener.log_balance.fill_(0.0)  # whatever training leaves there
+        assert torch.equal(model(x, sigma=torch.tensor([0.35])), low)
+        assert not torch.equal(model.wiener(x, [torch.tensor([0.3])])[0], low)  # the learned strength: another output
+        assert torch.equal(model.wiener(x, [torch.tensor([0.3])], [1e-5])[0], low)
+    for bad in (0, -1e-5, "1e-5"):
+        with pytest.raises(ValueError, match="floor_balance"):
+            BlindWienerNet(width=8, blocks=1, floor_balance=bad)
+
+
 def test_gate_reads_the_sharpest_tile_and_the_deconvolution_the_median(rng, monkeypatch):
     """A uniform blur only softens: one tile that looks sharp (0.3) keeps the gate shut even when
     most tiles read a blur (a soft background); the deconvolution still uses the median estimate."""

@@ -8,7 +8,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from deblur_utils.data.blur import blur_uint8
 from deblur_utils.data.imageio import write_png_atomic
-from deblur_utils.evaluation.classical import richardson_lucy_deblur, tune_classical, wiener_deblur
+from deblur_utils.evaluation.classical import beyond_grid, richardson_lucy_deblur, tune_classical, wiener_deblur
 from deblur_utils.evaluation.metrics import evaluate_dirs, psnr_db, summarize
 from deblur_utils.runtime.parallel import map_frames
 
@@ -68,6 +68,15 @@ def test_classical_baselines_on_threads_match_one_thread_in_order(rng):
     best, scores = tune_classical("wiener", blurred, sharp, "b", [1e-4, 1e-2])
     assert best in scores and scores[best] == max(scores.values())
     assert map_frames(deblur, []) == []
+
+
+def test_a_tuned_optimum_at_the_grids_end_is_flagged_only_while_the_score_still_rises():
+    grid = [1e-6, 1e-5, 1e-4]
+    assert beyond_grid(grid, 1e-6, {1e-6: 40.5, 1e-5: 40.0, 1e-4: 39.0})  # still rising at the end
+    assert not beyond_grid(grid, 1e-6, {1e-6: 40.005, 1e-5: 40.0, 1e-4: 39.0})  # flat: saturated
+    assert beyond_grid(grid, 1e-4, {1e-6: 39.0, 1e-5: 40.0, 1e-4: 40.5})  # the other end
+    assert not beyond_grid(grid, 1e-5, {1e-6: 39.0, 1e-5: 40.0, 1e-4: 39.5})  # inside
+    assert not beyond_grid([20], 20, {20: 30.0})  # one value: no grid to widen
 
 
 def test_richardson_lucy_in_float32_matches_float64_within_a_grey_level():

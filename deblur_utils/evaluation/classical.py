@@ -59,3 +59,14 @@ def tune_classical(method: str, blurred_frames, sharp_frames, preset, candidates
         scores[value] = float(np.mean(vals))
     best = max(scores, key=scores.get)
     return best, scores
+
+
+def beyond_grid(grid, best, scores: dict, flat_db: float = 0.01) -> bool:
+    """Whether the tuned optimum may lie beyond the grid: ``best`` is at one of its ends and scores more
+    than ``flat_db`` over its neighbour there. A score that has gone flat at the end (Wiener's balance
+    on preset a, where below 1e-8 the filter is the exact inverse) has nothing left beyond it."""
+    ends = sorted(grid)
+    if len(ends) < 2 or best not in (ends[0], ends[-1]):
+        return False
+    neighbour = ends[1] if best == ends[0] else ends[-2]
+    return scores[best] - scores[neighbour] > flat_db

@@ -26,7 +26,7 @@ from ..networks.blind import GivenSigma, one_sigma
 from ..runtime.parallel import map_frames
 from ..training.checkpoint import model_from_checkpoint
 from ..training.inference import estimate_sigmas, predict_uint8
-from .classical import CLASSICAL, tune_classical
+from .classical import CLASSICAL, beyond_grid, tune_classical
 from .frame_sets import FrameSet, nearest_preset
 
 KINDS = ("identity", "classical", "learned", "given_sigma")
@@ -123,8 +123,9 @@ class Classical(Method):
         if key not in self._tuned:
             if frames.val is None:
                 raise NotGraded(f"{self.name} tunes its {self.knob} on validation frames; {frames.name} has none")
-            best, _ = tune_classical(self.algorithm, frames.val.blurred(kernel), frames.val.sharp, kernel, self.grid)
-            edge = len(self.grid) > 1 and best in (min(self.grid), max(self.grid))
+            best, scores = tune_classical(self.algorithm, frames.val.blurred(kernel), frames.val.sharp, kernel,
+                                          self.grid)
+            edge = beyond_grid(self.grid, best, scores)
             self._tuned[key] = (best, edge, len(frames.val.sharp))
         return self._tuned[key]
 

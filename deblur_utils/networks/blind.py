@@ -16,7 +16,10 @@ Not told which blur it sees, the model works in three steps, then guards against
 and the spectrum cannot tell it from a mild blur on a soft photo, while deconvolving a preset-a frame
 with a slightly larger sigma costs tens of dB. So below ``gate_lo`` the output is the Wiener
 deconvolution for the smallest preset's kernel (``floor_sigma``), blending into the full output
-over ``gate_width``. A frame that preset a's 8-bit blur maps onto itself comes back unchanged
+over ``gate_width``. The floor's regularisation is fixed (``floor_balance``), not learned: in
+training, the continuum's milder blurs below the gate go through the floor too, and their errors,
+far larger than preset a's, would set its strength (each seed's elsewhere, all far from preset a's
+best). A frame that preset a's 8-bit blur maps onto itself comes back unchanged
 (``keep_fixed``) while its sharpest tile reads below ``keep_below``: such a frame is its own best
 explanation. The gate reads a low quantile of the tiles, ``gate_quantile`` (1/16: the sharpest of a
 256x448 frame's 8 tiles; a blur of the whole frame softens every tile, so the sharpest bound it from
@@ -66,8 +69,9 @@ class WienerLayer(nn.Module):
                                           device=device)
         return self._otf[key]
 
-    def forward(self, x: torch.Tensor, sigmas: list) -> list:
-        """Deconvolve ``x`` (B, C, H, W) once per entry of ``sigmas`` (each a (B,) tensor)."""
+    def forward(self, x: torch.Tensor, sigmas: list, balances: list | None = None) -> list:
+        """Deconvolve ``x`` (B, C, H, W) once per entry of ``sigmas`` (each a (B,) tensor); ``balances``: per
+        entry, None (the learned strength at that sigma) or a fixed regularisation strength."""
         _, _, h, w = x.shape
         m = min(self.pad, h - 1, w - 1)
         xp = F.pad(x, (m, m, m, m), mode="reflect") if m else x
@@ -77,9 +81,10 @@ class WienerLayer(nn.Module):
         fx = torch.fft.rfftfreq(wp, device=x.device)[None]
         lap2 = (4 - 2 * torch.cos(2 * math.pi * fy) - 2 * torch.cos(2 * math.pi * fx)) ** 2
         spectrum = torch.fft.rfft2(xp)
-        balance = self.log_balance.exp()
+        learned = self.log_balance.exp()
         out = []
-        for sigma in sigmas:
+        for sigma, fixed in zip(sigmas, balances or [None] * len(sigmas)):
+            balance = learned if fixed is None else torch.full_like(learned, float(fixed))
             pos = (sigma.clamp(float(SIGMA_GRID[0]), float(SIGMA_GRID[-1])) - float(SIGMA_GRID[0])) / GRID_STEP
             lo = pos.floor().long().clamp(max=len(SIGMA_GRID) - 2)
             t = (pos - lo)[:, None, None]
@@ -123,8 +128,13 @@ class BlindWienerNet(nn.Module):
                  gate: bool = True, fixed_sigma: float | None = None, est_tile: int = 192,
                  refine_on: str = "rgb", refine_scale: int = 1, gate_on: str = "sharpest_tile", est_heads: int = 1,
                  sigma_quantile: float = 0.5, keep_fixed: bool = True, keep_below: float = 0.8,
-                 views: int = 1, set_quantile: float = 0.5, gate_quantile: float = 0.0625):
+                 views: int = 1, set_quantile: float = 0.5, gate_quantile: float = 0.0625,
+                 floor_balance: float | None = None):
         super().__init__()
+        if floor_balance is not None and not (isinstance(floor_balance, (int, float)) and floor_balance > 0):
+            raise ValueError(f"floor_balance must be a positive number (the floor's fixed Wiener regularisation, "
+                             f"e.g. 1e-5) or null (learned with the other sigmas), got {floor_balance!r}")
+        self.floor_balance = None if floor_balance is None else float(floor_balance)
         if views not in VIEWS:
             raise ValueError(f"views must be one of {sorted(VIEWS)} (the refiner's flipped or transposed views "
                              f"averaged at inference; 1: none), got {views!r}")
@@ -252,7 +262,7 @@ class BlindWienerNet(nn.Module):
         sigmas = [sigma * (1 - self.spread), sigma, sigma * (1 + self.spread)]
         if self.use_gate:
             sigmas.append(torch.full_like(sigma, self.floor_sigma))
-        lo, mid, hi, *floor = self.wiener(x, sigmas)
+        lo, mid, hi, *floor = self.wiener(x, sigmas, [None, None, None, self.floor_balance])
         y = mid
         if self.refine:
             inputs = [x, lo, mid, hi]
