@@ -110,7 +110,7 @@ def test_gate_reads_the_sharpest_tile_and_the_deconvolution_the_median(rng, monk
     tiles = torch.log(torch.tensor([[0.3, 0.6, 0.6, 0.7, 0.7, 0.8, 0.8, 0.9]]))
     seen, deconvolve = {}, WienerLayer.forward
 
-    def wiener(self, x_, sigmas):
+    def wiener(self, x_, sigmas, balances=None):
         seen["sigmas"] = [float(s_) for s_ in torch.cat(sigmas)]
         return deconvolve(self, x_, sigmas)
 
