@@ -477,8 +477,7 @@ def study_refiner(P, args, ap) -> dict:
 
 
 STUDIES = {"gate": study_gate, "tiles": study_tiles, "views": study_views, "floor": study_floor,
-           "estimate": study_estimate,
-           "tau": study_tau, "photos": study_photos, "refiner": study_refiner}
+           "estimate": study_estimate, "tau": study_tau, "photos": study_photos, "refiner": study_refiner}
 
 
 def main(argv=None):

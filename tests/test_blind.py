@@ -112,7 +112,7 @@ def test_gate_reads_the_sharpest_tile_and_the_deconvolution_the_median(rng, monk
 
     def wiener(self, x_, sigmas, balances=None):
         seen["sigmas"] = [float(s_) for s_ in torch.cat(sigmas)]
-        return deconvolve(self, x_, sigmas)
+        return deconvolve(self, x_, sigmas, balances)
 
     with torch.no_grad():
         for gate_on, shut in (("sharpest_tile", True), ("median_tile", False)):
