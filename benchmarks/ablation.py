@@ -5,13 +5,14 @@
     python benchmarks/ablation.py tiles [--quantiles 0 0.25 0.5] [--set-quantiles 0.25 0.5 0.75] [--multiples 0.7 1.3]
     python benchmarks/ablation.py views [--views 1 2 4 8] [--test]      # the refiner's views averaged
     python benchmarks/ablation.py floor [--balances 1e-4 1e-5 1e-6] [--test]  # the floor's regularisation
+    python benchmarks/ablation.py told [--sigmas 0.2 0.4 0.5 0.6 0.7 0.8] [--test]  # a known mild blur
     python benchmarks/ablation.py estimate [--presets b c] [--checkpoints PATH ...]   # the estimate's share
     python benchmarks/ablation.py tau [--taus 0.5 0.4 0.3 0.2] [--quantiles 0.5] [--test]  # estimator_tau
     python benchmarks/ablation.py photos [--test] [--retrain]           # the Debian training photos
     python benchmarks/ablation.py refiner [--variants ...] [--ladder]   # refiner size and batch per CPU minute
     ... [--param-set default] [--json PATH]
 
-Inference-time trials (gate, tiles, views, floor, estimate) need no training: the setting takes no part in
+Inference-time trials (gate, tiles, views, floor, told, estimate) need no training: the setting takes no part in
 it, so one checkpoint serves every value (notebook 02's, and each runs/benchmarks/seed<N>/ that
 ``quality.py --seeds`` left). The others train what they compare (tau: the estimator's heads alone;
 photos: ours without the training photos; refiner: each variant), into runs/benchmarks/, and grade
@@ -35,20 +36,20 @@ import torch  # noqa: E402
 
 import common  # noqa: E402
 from deblur_utils.data import real_photos  # noqa: E402
-from deblur_utils.data.blur import blur_uint8, kernel_size_for_sigma  # noqa: E402
+from deblur_utils.data.blur import BlurPreset, blur_uint8, kernel_size_for_sigma  # noqa: E402
 from deblur_utils.data.cache import load_cached  # noqa: E402
 from deblur_utils.data.sampling import ContinuumCrops  # noqa: E402
 from deblur_utils.data.sets import load_splits, save_splits  # noqa: E402
 from deblur_utils.evaluation import frame_sets  # noqa: E402
 from deblur_utils.evaluation.grading import by_method, grade  # noqa: E402
 from deblur_utils.evaluation.methods import GivenSigmaRow, Identity, Learned, Method, Models, Network  # noqa: E402
-from deblur_utils.networks.blind import VIEWS  # noqa: E402
+from deblur_utils.networks.blind import VIEWS, GivenSigma  # noqa: E402
 from deblur_utils.report.tables import markdown_table  # noqa: E402
 from deblur_utils.runtime import paths  # noqa: E402
 from deblur_utils.runtime.numerics import cpu_threads  # noqa: E402
 from deblur_utils.steps.evaluate import grade_checkpoint  # noqa: E402
 from deblur_utils.training.config import lr_factor, pick_device  # noqa: E402
-from deblur_utils.training.inference import estimate_sigmas, to_tensor, to_uint8  # noqa: E402
+from deblur_utils.training.inference import estimate_sigmas, predict_uint8, to_tensor, to_uint8  # noqa: E402
 from deblur_utils.training.loop import train  # noqa: E402
 import estimator  # noqa: E402
 from quality import reusable_run, train_variant  # noqa: E402
@@ -255,6 +256,62 @@ def study_floor(P, args, ap) -> dict:
             model.floor_balance = configured
     print("\n## the floor's regularisation at preset a, PSNR dB\n")
     print(markdown_table(["run", "floor_balance", "set", "blur", *common.STATS_HEADER[:-1]], rows))
+    return out
+
+
+# --- told -----------------------------------------------------------------------------------------
+
+class Told(Method):
+    """A blind Wiener network told each set's true sigma: ``known`` (the blur is known, ``deblur --sigma``)
+    or not (the blind model's no-harm rules read on that sigma, as for an estimate)."""
+
+    kind = "given_sigma"
+
+    def __init__(self, name, model, device, known: bool):
+        self.name, self.model, self.device, self.known = name, model, device, known
+        self.description = "told the true sigma" + (", known" if known else ", the blind rules")
+
+    def deblur(self, frames):
+        told = GivenSigma(self.model, frames.kernel.sigma, views=1, known=self.known)
+        return predict_uint8(told, np.asarray(frames.blurred), self.device), {}
+
+
+def blurred_sets(name: str, sharp: np.ndarray, sigmas) -> list:
+    """``sharp`` frames blurred at each sigma (kernel ``kernel_size_for_sigma``), one FrameSet each."""
+    out = []
+    for sigma in sigmas:
+        kernel = BlurPreset(f"s{sigma:g}", kernel_size_for_sigma(sigma), sigma)
+        blurred = np.stack([blur_uint8(f, kernel) for f in sharp])
+        out.append(frame_sets.FrameSet(name, kernel.name, kernel, sharp, blurred, [f"{i}" for i in range(len(sharp))],
+                                       ssim=False))
+    return out
+
+
+def study_told(P, args, ap) -> dict:
+    """Told a known blur below the gate: the checkpoint told each ``--sigmas`` with the blind model's rules
+    (preset a's floor, its fixed points kept) and as a known blur (that blur's own Wiener inverse), on the
+    validation frames (``--test``: the test sets too)."""
+    models = _models(P)
+    splits = ["val", "test"] if args.test else ["val"]
+    sharp = {}
+    for split in splits:
+        sharp[f"embedded {split}"] = frame_sets.embedded(P, split, ("b",))[0].sharp
+        real = frame_sets.real_photos_sets(P, split, ("b",))
+        if real:
+            sharp[f"real {split}"] = real[0].sharp
+    sets = [fs for name, frames in sharp.items() for fs in blurred_sets(name, frames, args.sigmas)]
+    out, rows = {}, []
+    with cpu_threads(P.cpu_threads):
+        for name, path in _checkpoints(P, ap).items():
+            model, _ = models.load(path)
+            for known in (False, True):
+                key = "known" if known else "blind rules"
+                got, table = _stats_rows(grade([Told(key, model, models.device, known)], sets, progress=False),
+                                         sets, [name, key])
+                out.setdefault(name, {})[key] = got
+                rows += [t[:-1] for t in table]
+    print("\n## told a sigma: the blind model's rules against a known blur, PSNR dB\n")
+    print(markdown_table(["run", "told", "set", "blur", *common.STATS_HEADER[:-1]], rows))
     return out
 
 
@@ -476,7 +533,7 @@ def study_refiner(P, args, ap) -> dict:
     return out
 
 
-STUDIES = {"gate": study_gate, "tiles": study_tiles, "views": study_views, "floor": study_floor,
+STUDIES = {"gate": study_gate, "tiles": study_tiles, "views": study_views, "floor": study_floor, "told": study_told,
            "estimate": study_estimate, "tau": study_tau, "photos": study_photos, "refiner": study_refiner}
 
 
@@ -501,6 +558,9 @@ def main(argv=None):
     f = study("floor")
     f.add_argument("--balances", type=float, nargs="+", default=[1e-4, 3e-5, 1e-5, 3e-6, 1e-6])
     f.add_argument("--test", action="store_true", help="also grade both test sets at preset a (for the record)")
+    o = study("told")
+    o.add_argument("--sigmas", type=float, nargs="+", default=[0.2, 0.4, 0.5, 0.6, 0.7, 0.8])
+    o.add_argument("--test", action="store_true", help="also the test frames (for the record)")
     e = study("estimate")
     e.add_argument("--presets", nargs="+", default=["b", "c"], choices=["b", "c"])
     e.add_argument("--checkpoints", type=Path, nargs="+", help="these best.pt files instead of notebook 02's and the seeds'")

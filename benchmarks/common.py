@@ -98,8 +98,8 @@ def gain_stats(rows, identity: dict | None = None) -> dict:
         psnr = np.array([capped(v) for v in r.psnr_db])
         base = np.array([capped(v) for v in (identity or {}).get((r.set, r.blur), r.psnr_db)])
         gain = psnr - base
-        true = get_preset(r.blur).sigma if r.set != "sweep" else float(r.blur)
         est = r.notes.get("estimates", [r.notes["sigma"]] if "sigma" in r.notes else None)
+        true = None if est is None else get_preset(r.blur).sigma if r.set != "sweep" else float(r.blur)
         out[(r.set, r.blur)] = {"frames": len(psnr), "psnr_db": float(psnr.mean()), "gain_db": float(gain.mean()),
                                 "worst_gain_db": float(gain.min()), "frames_harmed": int((gain < -HARM_DB).sum()),
                                 "log_error_mean": None if est is None else float(np.mean(np.log(np.asarray(est) / true))),

@@ -96,7 +96,7 @@ def measure(model, device, sharp: np.ndarray, blur: BlurPreset, views: int = 1,
     set_sigma = one_sigma(estimate_sigmas(model, blurred, device, quantile=model.set_quantile))
     frame_err = estimate_sigmas(model, blurred, device) / true - 1
     told = mean_psnr(sharp, predict_uint8(GivenSigma(model, true, views=views), blurred, device))
-    given_set = mean_psnr(sharp, predict_uint8(GivenSigma(model, set_sigma, views=views), blurred, device))
+    given_set = mean_psnr(sharp, predict_uint8(GivenSigma(model, set_sigma, views=views, known=False), blurred, device))
     own, model.views = model.views, views
     try:
         frame_by_frame = mean_psnr(sharp, predict_uint8(model, blurred, device))

@@ -109,6 +109,13 @@ def test_quality_and_every_ablation_study_on_the_ci_set(tmp_path, monkeypatch, c
         assert set(per) == {"learned", "0.0001", "1e-05"} and per["1e-05"]["embedded val"]["a"]["frames"] > 0
     assert floor["notebook 02"]["1e-05"]["embedded val"]["a"]["psnr_db"] != \
         floor["notebook 02"]["0.0001"]["embedded val"]["a"]["psnr_db"]
+    # told: a known blur below the gate gets its own inverse (at sigma 0.5 far above the blind rules'
+    # preset-a floor); at preset a's sigma the two are the same model
+    told = a.main(["told", "--param-set", "ci", "--sigmas", "0.3", "0.5"])
+    for per in told.values():
+        known, rules = per["known"]["embedded val"], per["blind rules"]["embedded val"]
+        assert known["s0.3"]["psnr_db"] == rules["s0.3"]["psnr_db"] and known["s0.5"]["frames"] > 0
+        assert known["s0.5"]["psnr_db"] > rules["s0.5"]["psnr_db"] + 3
     # views: notebook 02's checkpoint with the refiner's views averaged
     viewed = a.main(["views", "--param-set", "ci", "--views", "1", "8"])
     one, eight = viewed["1"]["embedded val"]["b"], viewed["8"]["embedded val"]["b"]

@@ -370,3 +370,31 @@ def test_views_average_the_refiners_corrections_of_flipped_frames(rng):
         assert torch.equal(GivenSigma(model, 1.0)(x), one) and model.views == 1
     with pytest.raises(ValueError, match="views"):
         GivenSigma(model, 1.0, views=5)
+
+
+def test_told_a_known_mild_blur_undoes_that_blur_not_preset_a():
+    """Below the gate the blind model keeps preset a's inverse (it cannot tell a mild blur from preset a
+    on a soft photo). Told the blur (``GivenSigma``, known), the output there is that blur's own Wiener
+    inverse (at the layer's strength for that sigma), blending into the full output one gate width
+    higher; a fixed point of preset a's blur is no reason to leave a frame told sigma 0.5 as it is;
+    given an estimate (``known=False``, one sigma per set) the blind rules hold."""
+    flat = torch.full((1, 3, 64, 96), 128 / 255)
+    flat[..., 20:40, 30:60] = 129 / 255  # a fixed point of preset a's blur
+    model = build_model("blind_wiener", width=8, blocks=1, gate_lo=0.6, keep_below=0.7, floor_balance=1e-5)
+    torch.nn.init.normal_(model.tail.weight, std=0.1)
+    x = torch.rand(2, 3, 48, 64)
+    with torch.no_grad():
+        model.wiener.log_balance.data.normal_(-9.0, 0.5)  # a strength of its own at every sigma
+        for sigma in (0.5, 0.7):  # below the gate, and at its top (the blind gate fully open there)
+            own = model.wiener(x, [torch.full((2,), sigma)])[0]
+            assert torch.allclose(GivenSigma(model, sigma)(x), own, atol=1e-6)
+        preset_a = model.wiener(x, [torch.full((2,), 0.3)], [1e-5])[0]
+        assert torch.allclose(GivenSigma(model, 0.5, known=False)(x), preset_a, atol=1e-6)
+        assert not torch.allclose(model.wiener(x, [torch.full((2,), 0.5)])[0], preset_a, atol=1e-3)
+        own, full = model.wiener(x, [torch.full((2,), 0.75)])[0], GivenSigma(model, 0.75, known=False)(x)
+        assert torch.allclose(GivenSigma(model, 0.75)(x), (own + full) / 2, atol=1e-5)  # half open
+        assert not torch.equal(GivenSigma(model, 0.5)(flat), flat)
+        assert torch.equal(GivenSigma(model, 0.5, known=False)(flat), flat)
+        assert torch.equal(GivenSigma(model, 0.3)(flat), flat)  # preset a told: as before
+        for sigma in (0.3, 0.8, 1.3):  # at preset a and above the gate the two agree bit for bit
+            assert torch.equal(GivenSigma(model, sigma)(x), GivenSigma(model, sigma, known=False)(x))

@@ -1,4 +1,5 @@
 """The command line: the course's printout, blur and deblur folders, and errors with exit codes."""
+import json
 import subprocess
 import sys
 
@@ -211,6 +212,17 @@ def test_deblur_sigma_bypasses_the_estimate_and_one_blur_reads_each_folder_on_it
     expected = predict_uint8(GivenSigma(model.eval(), 1.3), blurred, "cpu", batch_size=1)
     for i in range(2):
         np.testing.assert_array_equal(read_rgb(tmp_path / "told" / "softer" / f"{i}.png"), expected[i])
+
+    # told a blur below the gate (0.42 here): that blur's own inverse, said so, not "read as sharp"
+    assert main(["deblur", "--sigma", "0.4", "--checkpoint", str(ckpt), str(tmp_path / "in" / "soft"),
+                 str(tmp_path / "mild"), "--report", str(tmp_path / "mild.json")]) == 0
+    pictures = json.loads((tmp_path / "mild.json").read_text())["pictures"]
+    assert [p["status"] for p in pictures] == ["deblurred"] * 2
+    assert all("Wiener inverse" in p["reason"] and p["gate"] == 0 for p in pictures)
+    mild = np.stack([read_rgb(tmp_path / "in" / "soft" / f"{i}.png") for i in range(2)])
+    expected = predict_uint8(GivenSigma(model.eval(), 0.4), mild, "cpu", batch_size=1)
+    for i in range(2):
+        np.testing.assert_array_equal(read_rgb(tmp_path / "mild" / f"{i}.png"), expected[i])
 
     capsys.readouterr()
     assert main(["deblur", "--one-blur", "--checkpoint", str(ckpt), str(tmp_path / "in"),

@@ -55,7 +55,7 @@ def test_ci_pipeline_writes_metrics_json_in_the_documented_shape():
                                     model.set_quantile)[0].item() for f in np.asarray(test["b"])]
     assert one["sigma"]["b"] == pytest.approx(float(np.exp(np.median(np.log(own)))), rel=1e-6)
     assert one["views"] == P.one_blur_views == 8  # the refiner's views averaged in this row alone
-    pred = predict_uint8(GivenSigma(model, one["sigma"]["b"], views=8), np.asarray(test["b"]), device)
+    pred = predict_uint8(GivenSigma(model, one["sigma"]["b"], views=8, known=False), np.asarray(test["b"]), device)
     assert on_disk["methods"]["ours_blind_wiener_one_blur"]["b"]["psnr_db"] == pytest.approx(
         np.mean([peak_signal_noise_ratio(s, q) for s, q in zip(np.asarray(test["sharp"]), pred)]), rel=1e-12)
 

@@ -74,8 +74,9 @@ def load(args):
 
 
 def outcome(model, reading, trained_up_to) -> tuple[str, str, dict]:
-    """(status, reason, figures) of one picture from its reading: deblurred; "sharp" (the gate read no blur
-    beyond preset a's: only preset a's inverse was applied); unchanged (a fixed point of preset a's blur)."""
+    """(status, reason, figures) of one picture from its reading: deblurred (with ``--sigma`` below the gate:
+    by that blur's Wiener inverse); "sharp" (the gate read no blur beyond preset a's: only preset a's
+    inverse was applied); unchanged (a fixed point of preset a's blur)."""
     if reading is None:
         return "deblurred", "", {}
     net = model.model if isinstance(model, GivenSigma) else model
@@ -83,15 +84,21 @@ def outcome(model, reading, trained_up_to) -> tuple[str, str, dict]:
     figures = {"sigma": sigma, "gate_sigma": gate_sigma}
     if not net.use_gate:
         return "deblurred", f"sigma {sigma:.2f}", figures
-    gate = float(net.gate(reading.gate_sigma)[0])
+    gate = float(net.opening(reading)[0])
     figures["gate"] = gate
     if reading.keep is not None and bool(reading.keep[0]):
         return "unchanged", (f"preset a's blur leaves it unchanged and the blur read ({gate_sigma:.2f}) is below "
                              f"{net.keep_below:g}: returned as it was"), figures
+    if gate <= 0 and reading.floor is not None:  # told a mild blur: its own inverse
+        return "deblurred", (f"sigma {sigma:.2f} given, below the gate's {net.gate_lo:g}: that blur's Wiener inverse "
+                             "(the refiner works above the gate)"), figures
     if gate <= 0:
         return "sharp", (f"read as sharp (sigma {gate_sigma:.2f} below the gate's {net.gate_lo:g}): only preset a's "
                          "own 3x3 blur undone"), figures
-    reason = f"sigma {sigma:.2f}" + ("" if gate >= 1 else f", the gate {gate:.0%} open (it read {gate_sigma:.2f})")
+    if reading.floor is not None:  # told: the gate opens over that blur's own inverse
+        reason = f"sigma {sigma:.2f} given" + ("" if gate >= 1 else f", the gate {gate:.0%} open over its Wiener inverse")
+    else:
+        reason = f"sigma {sigma:.2f}" + ("" if gate >= 1 else f", the gate {gate:.0%} open (it read {gate_sigma:.2f})")
     if trained_up_to and sigma > trained_up_to:
         reason += f"; beyond the blurs it trained on (sigma up to {trained_up_to:g}): check the output"
     return "deblurred", reason, figures
@@ -117,7 +124,7 @@ def folder_models(model, jobs, device, one_blur: bool, sigma: float | None) -> d
         if estimates:
             told = one_sigma(estimates)
             print(f"{folder}: one blur, sigma {told:.3f} (the median of {len(estimates)} pictures' estimates)")
-            out[folder] = GivenSigma(model, told, model.views)
+            out[folder] = GivenSigma(model, told, model.views, known=False)
     return out
 
 

@@ -251,7 +251,8 @@ class GivenSigmaRow(Method):
         if not getattr(model, "blind", False):  # trained told the blur: no estimate to replace
             raise NotGraded(f"{path} is not a blind Wiener network")
         sigma = self.sigma(model, frames)
-        out = predict_uint8(GivenSigma(model, sigma, self.views), np.asarray(frames.blurred), self.of.models.device)
+        given = GivenSigma(model, sigma, self.views, known=self.how == "true_sigma")
+        out = predict_uint8(given, np.asarray(frames.blurred), self.of.models.device)
         return out, {"sigma": sigma}
 
     def info(self) -> dict:

@@ -27,14 +27,16 @@ above; a quantile, not the minimum, so that a 24-megapixel photo's thousands of 
 frame's eight do); the deconvolution takes the tiles' ``sigma_quantile``, so that a
 soft region (a defocused background, a sky) is not read as a blur of the frame. Frames that share
 one blur (``one_sigma``) each read the tiles' ``set_quantile`` instead: the median over the set
-already discounts a photo soft before any blur, so each frame's reading need not err low. The
+already discounts a photo soft before any blur, so each frame's reading need not err low. A model
+told a known blur (``GivenSigma``) has nothing to guard against: below the gate its floor is that
+blur's own Wiener inverse (``told(..., known=True)``), not preset a's. The
 thresholds of the default parameter set come from ``benchmarks/ablation.py gate --thresholds`` on validation
 frames; the measurements behind each choice are in docs/method.md and docs/results_history.md.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -233,11 +235,41 @@ class BlindWienerNet(nn.Module):
         sigma, low = self.estimator.estimate(x, self.sigma_quantile, self.gate_quantile)
         return self.reading(sigma, low if self.gate_on == "sharpest_tile" else sigma, x, fixed)
 
-    def told(self, sigma: float, x: torch.Tensor, fixed: torch.Tensor | None = None) -> Reading:
-        """The reading of frames told their blur (``GivenSigma``): the deconvolution and the gate at ``sigma``,
-        and a fixed point of preset a's blur comes back unchanged while ``sigma`` is below ``keep_below``."""
+    def told(self, sigma: float, x: torch.Tensor, fixed: torch.Tensor | None = None, known: bool = False) -> Reading:
+        """The reading of frames given one sigma (``GivenSigma``): the deconvolution and the gate at ``sigma``.
+
+        ``known=False`` (an estimate, one sigma per set): the blind model's rules, read on ``sigma``:
+        below the gate the floor is preset a's inverse, and a fixed point of preset a's blur comes back
+        unchanged while ``sigma`` is below ``keep_below``. ``known=True`` (the blur is known: the user's
+        ``--sigma``, the true sigma): the gate protects preset a from a misread blur, and a told blur of
+        sigma 0.5 is not a misread preset a, so the floor is the Wiener inverse of ``sigma`` itself, and
+        a fixed point comes back unchanged only where ``sigma`` is preset a's or milder (the floor's blur
+        is then the told one). The floor then blends into the full output one gate width higher than
+        the blind gate, from ``gate_lo + gate_width``: training blends the refiner's output with the
+        floor below that (the gate reads the true sigma there), so only above it is the refiner trained
+        at full weight; below it, the Wiener inverse alone measured better on the validation frames
+        (``benchmarks/ablation.py told``)."""
         told = torch.full((len(x),), float(sigma), device=x.device)
-        return self.reading(told, told, x, fixed)
+        if not known:
+            return self.reading(told, told, x, fixed)
+        reading = self.reading(told, told, x, fixed) if sigma <= self.floor_sigma else Reading(told, told)
+        top = self.gate_lo + self.gate_width
+        if sigma >= top + self.gate_width:  # fully open: the floor has no weight, the output is the blind rules'
+            return reading
+        return replace(reading, floor=told, opening=((told - top) / self.gate_width).clamp(0, 1))
+
+    def floor_regularisation(self, reading: Reading) -> float | None:
+        """The floor's fixed Wiener regularisation, ``floor_balance`` (chosen at preset a), while the floor's
+        sigma is preset a's or milder; for a known blur stronger than that, None: the strength the Wiener
+        layer holds for that sigma (near its 1e-4 start below the gate; 1e-5 at sigma 0.4-0.6 measured
+        0.1-0.7 dB worse on the validation frames, and 5 dB better at preset a)."""
+        if reading.floor is None or float(reading.floor.max()) <= self.floor_sigma + 1e-6:  # float32's 0.3
+            return self.floor_balance
+        return None
+
+    def opening(self, reading: Reading) -> torch.Tensor:
+        """How far the gate is open for each frame of ``reading``, in [0, 1] (0: the floor's output)."""
+        return self.gate(reading.gate_sigma) if reading.opening is None else reading.opening
 
     def reading(self, sigma: torch.Tensor, gate_sigma: torch.Tensor, x: torch.Tensor,
                 fixed: torch.Tensor | None = None) -> Reading:
@@ -261,8 +293,9 @@ class BlindWienerNet(nn.Module):
         sigma = reading.sigma.to(x.dtype)
         sigmas = [sigma * (1 - self.spread), sigma, sigma * (1 + self.spread)]
         if self.use_gate:
-            sigmas.append(torch.full_like(sigma, self.floor_sigma))
-        lo, mid, hi, *floor = self.wiener(x, sigmas, [None, None, None, self.floor_balance])
+            sigmas.append(torch.full_like(sigma, self.floor_sigma) if reading.floor is None
+                          else reading.floor.to(x.device, x.dtype))
+        lo, mid, hi, *floor = self.wiener(x, sigmas, [None, None, None, self.floor_regularisation(reading)])
         y = mid
         if self.refine:
             inputs = [x, lo, mid, hi]
@@ -272,7 +305,8 @@ class BlindWienerNet(nn.Module):
             y = mid + self._refine(torch.cat(inputs, 1), sigma, views)
         if not self.use_gate:
             return y
-        y = floor[0] + self.gate(reading.gate_sigma.to(x.dtype))[:, None, None, None] * (y - floor[0])
+        opening = self.gate(reading.gate_sigma.to(x.dtype)) if reading.opening is None else reading.opening.to(x.dtype)
+        y = floor[0] + opening[:, None, None, None] * (y - floor[0])
         if reading.keep is None:
             return y
         return torch.where(reading.keep[:, None, None, None], x.to(y.dtype), y)
@@ -281,40 +315,46 @@ class BlindWienerNet(nn.Module):
 @dataclass
 class Reading:
     """What a blind Wiener network reads from whole frames before it deblurs any part of them, per frame:
-    the sigma its deconvolution uses, the sigma its no-harm gate reads, and whether the frame comes back
-    unchanged (``keep``; None: no frame is). A large picture is read once, whole, then deblurred in tiles
-    that share the reading, so that every tile is deblurred as the whole would be."""
+    the sigma its deconvolution uses, the sigma its no-harm gate reads, whether the frame comes back
+    unchanged (``keep``; None: no frame is), the sigma of the floor the gate blends from (``floor``;
+    None: preset a's, ``floor_sigma``; a known blur's own, ``told(..., known=True)``) and how far the gate
+    is open (``opening``; None: ``gate(gate_sigma)``). A large picture is read once, whole, then deblurred
+    in tiles that share the reading, so that every tile is deblurred as the whole would be."""
 
     sigma: torch.Tensor
     gate_sigma: torch.Tensor
     keep: torch.Tensor | None = None
+    floor: torch.Tensor | None = None
+    opening: torch.Tensor | None = None
 
 
 class GivenSigma(nn.Module):
-    """A blind Wiener network given the true sigma of its input's blur in place of its own estimate.
+    """A blind Wiener network given one sigma for its input's blur in place of its own estimate.
 
-    The same checkpoint and the same no-harm rules, read on the true sigma: the gate, and a frame
-    that preset a's 8-bit blur maps onto itself comes back unchanged when the sigma is below
-    ``keep_below``. Graded beside the blind model (notebook 04's ``..._true_sigma`` row), the
-    difference is what the blur estimate costs, at no training cost. ``views``: the refiner's views
-    averaged (None: the model's own ``views``), without touching the wrapped model, which other
-    rows share.
+    ``known=True`` (the default): the blur is known, the true sigma or the user's ``deblur --sigma``.
+    Graded beside the blind model (notebook 04's ``..._true_sigma`` row), the difference is what the
+    blur estimate costs, at no training cost. Above the gate the output is the blind model's at that
+    sigma; below it (sigma 0.3-0.7) the Wiener inverse of that sigma, where the blind model, unable to
+    tell such a blur from preset a on a soft photo, keeps preset a's (``BlindWienerNet.told``).
+    ``known=False``: the sigma is an estimate (one sigma per set, ``deblur --one-blur``) and the
+    blind model's no-harm rules hold, read on it. ``views``: the refiner's views averaged (None: the
+    model's own ``views``), without touching the wrapped model, which other rows share.
     """
 
-    def __init__(self, model: BlindWienerNet, sigma: float, views: int | None = None):
+    def __init__(self, model: BlindWienerNet, sigma: float, views: int | None = None, known: bool = True):
         super().__init__()
         if not isinstance(model, BlindWienerNet) or not model.blind:
             raise ValueError("GivenSigma wraps a blind Wiener network (model: blind_wiener without fixed_sigma)")
         if views is not None and views not in VIEWS:
             raise ValueError(f"views must be one of {sorted(VIEWS)} or None (the model's own), got {views!r}")
-        self.model, self.sigma, self.views = model, float(sigma), views
+        self.model, self.sigma, self.views, self.known = model, float(sigma), views, bool(known)
 
     def forward(self, x: torch.Tensor, reading: Reading | None = None) -> torch.Tensor:
         return self.model(x, views=self.views, reading=reading or self.read(x))
 
     def read(self, x: torch.Tensor, fixed: torch.Tensor | None = None) -> Reading:
         """The reading of frames given this sigma (``BlindWienerNet.told``)."""
-        return self.model.told(self.sigma, x, fixed)
+        return self.model.told(self.sigma, x, fixed, self.known)
 
 
 def one_sigma(estimates) -> float:

@@ -168,7 +168,8 @@ def psnr_vs_sigma(sweep: dict, presets: dict | None = None):
     for n in names:
         vals = np.array([np.nan if r.get(n) is None else r[n] for r in rows], float)
         base = np.array([np.nan if r.get("identity") is None else r["identity"] for r in rows], float)
-        kw = dict(color=colors[n], ls=styles.get(n, "-"), marker="o", ms=2.5, lw=1.4)
+        kw = dict(color=colors[n], ls=styles.get(n, (0, (5, 1)) if n.endswith("_true_sigma") else "-"), marker="o",
+                  ms=2.5, lw=1.4)
         ax_p.plot(sig, vals, **kw)
         if n != "identity":
             ax_g.plot(sig, vals - base, **kw)

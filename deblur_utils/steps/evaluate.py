@@ -129,10 +129,14 @@ def evaluate(P: Params, progress=True) -> dict:
 def sweep_methods(P: Params, models: Models) -> list:
     """The sigma sweep's methods: doing nothing, the Wiener filter told the true kernel (balance tuned on
     validation frames per sigma) and told the nearest preset's kernel (what a model of the three presets
-    amounts to), and every learned model of one checkpoint for all presets."""
+    amounts to), every learned model of one checkpoint for all presets, and our blind checkpoint told
+    each sigma (``deblur --sigma``: between the presets, where the blind gate keeps preset a's inverse,
+    told a blur it undoes that blur)."""
     blind = [m for m in learned_methods(P, models) if m.universal and not m.missing()]
+    told = [GivenSigmaRow(name, ours, how) for name, how in given_sigma_methods(P).items() if how == "true_sigma"
+            for ours in blind if ours.name == ours_method(P)]
     return [Identity(), Classical("wiener_true_kernel", "wiener", P.wiener_balances),
-            Classical("wiener_nearest_preset", "wiener", P.wiener_balances, told="nearest_preset"), *blind]
+            Classical("wiener_nearest_preset", "wiener", P.wiener_balances, told="nearest_preset"), *blind, *told]
 
 
 def sigma_sweep(P: Params, progress=True) -> dict:

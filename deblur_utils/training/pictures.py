@@ -145,7 +145,7 @@ def picture_reading(model, picture: np.ndarray, device) -> Reading | None:
         fixed = torch.tensor([fixed_point(net, picture, device)], device=device)
     x_small = torch.zeros(1, 1, 1, 1, device=device)  # the reading's batch of one; no pixels needed
     if isinstance(model, GivenSigma):
-        return net.told(model.sigma, x_small, fixed)
+        return model.read(x_small, fixed)
     if net.fixed_sigma is not None:
         return net.read(x_small)
     log_sigma = tile_log_sigmas(net, picture, device)
