@@ -95,6 +95,8 @@ def measure(model, device, sharp: np.ndarray, blur: BlurPreset, views: int = 1,
     blurred = np.stack([blur_uint8(s, blur) for s in sharp]) if blurred is None else blurred
     set_sigma = one_sigma(estimate_sigmas(model, blurred, device, quantile=model.set_quantile))
     frame_err = estimate_sigmas(model, blurred, device) / true - 1
+    # told: a known blur; the set's sigma: an estimate, under the blind rules (the same from sigma 0.8 up,
+    # and at preset a; between them the gap holds the rules' difference too: ablation.py told)
     told = mean_psnr(sharp, predict_uint8(GivenSigma(model, true, views=views), blurred, device))
     given_set = mean_psnr(sharp, predict_uint8(GivenSigma(model, set_sigma, views=views, known=False), blurred, device))
     own, model.views = model.views, views

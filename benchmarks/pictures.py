@@ -59,7 +59,8 @@ def graded(model, device, sharp: np.ndarray, saved=None) -> dict:
     t0 = time.perf_counter()
     out, reading = deblur_picture(model, blurred.astype(np.float32) / np.float32(255), device, progress=False)
     seconds = time.perf_counter() - t0
-    gate = float(model.gate(reading.gate_sigma)[0]) if hasattr(model, "gate") else 1.0  # GivenSigma: no gate
+    net = model.model if isinstance(model, GivenSigma) else model
+    gate = float(net.opening(reading)[0]) if hasattr(net, "opening") else 1.0
     return {"size": f"{sharp.shape[1]}x{sharp.shape[0]}", "megapixels": sharp.shape[0] * sharp.shape[1] / 1e6,
             "blurred_psnr_db": psnr_db(sharp, blurred), "deblurred_psnr_db": psnr_db(sharp, _to_uint8(out)),
             "sigma": float(reading.sigma[0]), "gate_reads": float(reading.gate_sigma[0]), "gate": gate,

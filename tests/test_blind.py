@@ -397,4 +397,14 @@ def test_told_a_known_mild_blur_undoes_that_blur_not_preset_a():
         assert torch.equal(GivenSigma(model, 0.5, known=False)(flat), flat)
         assert torch.equal(GivenSigma(model, 0.3)(flat), flat)  # preset a told: as before
         for sigma in (0.3, 0.8, 1.3):  # at preset a and above the gate the two agree bit for bit
-            assert torch.equal(GivenSigma(model, sigma)(x), GivenSigma(model, sigma, known=False)(x))
+            for frames in (x, flat):
+                assert torch.equal(GivenSigma(model, sigma)(frames), GivenSigma(model, sigma, known=False)(frames))
+        # ... whatever the thresholds: keep_below above the blend (a fixed point kept by the blind rules at
+        # 0.75), and a top (0.6 + 0.05 + 0.05) that float sums put just above 0.7
+        for kwargs, sigmas in (({"gate_lo": 0.42, "keep_below": 0.8}, (0.62, 0.75)),
+                               ({"gate_lo": 0.6, "gate_width": 0.05, "keep_below": 0.7}, (0.7,))):
+            other = build_model("blind_wiener", width=8, blocks=1, **kwargs)
+            torch.nn.init.normal_(other.tail.weight, std=0.1)
+            for sigma in sigmas:
+                for frames in (x, flat):
+                    assert torch.equal(GivenSigma(other, sigma)(frames), GivenSigma(other, sigma, known=False)(frames))

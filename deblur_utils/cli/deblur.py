@@ -90,8 +90,8 @@ def outcome(model, reading, trained_up_to) -> tuple[str, str, dict]:
         return "unchanged", (f"preset a's blur leaves it unchanged and the blur read ({gate_sigma:.2f}) is below "
                              f"{net.keep_below:g}: returned as it was"), figures
     if gate <= 0 and reading.floor is not None:  # told a mild blur: its own inverse
-        return "deblurred", (f"sigma {sigma:.2f} given, below the gate's {net.gate_lo:g}: that blur's Wiener inverse "
-                             "(the refiner works above the gate)"), figures
+        return "deblurred", (f"sigma {sigma:.2f} given, below {net.gate_lo + net.gate_width:g}: that blur's Wiener "
+                             "inverse (the refiner's output blends in above)"), figures
     if gate <= 0:
         return "sharp", (f"read as sharp (sigma {gate_sigma:.2f} below the gate's {net.gate_lo:g}): only preset a's "
                          "own 3x3 blur undone"), figures

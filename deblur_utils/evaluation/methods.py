@@ -31,7 +31,8 @@ from .frame_sets import FrameSet, nearest_preset
 
 KINDS = ("identity", "classical", "learned", "given_sigma")
 GIVEN = {  # how a given_sigma row chooses its one sigma per set
-    "true_sigma": "given each blur's true sigma (its estimate bypassed): what the estimate costs",
+    "true_sigma": "given each blur's true sigma (its estimate bypassed): what the estimate costs (below "
+                  "gate_lo + 2 gate_width, a known blur's rules too: its own Wiener inverse, not preset a's)",
     "one_blur": "one blur per set: every frame given the median of the set's own per-frame estimates "
                 "(a set blurred with one kernel, as each preset's and the course's grading set), the "
                 "refiner's views averaged (one_blur_views)",

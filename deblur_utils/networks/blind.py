@@ -243,19 +243,19 @@ class BlindWienerNet(nn.Module):
         unchanged while ``sigma`` is below ``keep_below``. ``known=True`` (the blur is known: the user's
         ``--sigma``, the true sigma): the gate protects preset a from a misread blur, and a told blur of
         sigma 0.5 is not a misread preset a, so the floor is the Wiener inverse of ``sigma`` itself, and
-        a fixed point comes back unchanged only where ``sigma`` is preset a's or milder (the floor's blur
-        is then the told one). The floor then blends into the full output one gate width higher than
-        the blind gate, from ``gate_lo + gate_width``: training blends the refiner's output with the
-        floor below that (the gate reads the true sigma there), so only above it is the refiner trained
-        at full weight; below it, the Wiener inverse alone measured better on the validation frames
-        (``benchmarks/ablation.py told``)."""
+        a fixed point comes back unchanged only where ``sigma`` is preset a's or milder. The floor then
+        blends into the full output one gate width higher than the blind gate, from ``gate_lo +
+        gate_width``: training blends the refiner's output with the floor below that (the gate reads
+        the true sigma there), so only above it is the refiner trained at full weight; below it, the
+        Wiener inverse alone measured better on the validation frames (``benchmarks/ablation.py
+        told``). At preset a's sigma (the floor's) and from ``gate_lo + 2 gate_width`` up the reading
+        is the blind rules' own, so the output is theirs bit for bit."""
         told = torch.full((len(x),), float(sigma), device=x.device)
-        if not known:
-            return self.reading(told, told, x, fixed)
-        reading = self.reading(told, told, x, fixed) if sigma <= self.floor_sigma else Reading(told, told)
         top = self.gate_lo + self.gate_width
-        if sigma >= top + self.gate_width:  # fully open: the floor has no weight, the output is the blind rules'
-            return reading
+        same = abs(sigma - self.floor_sigma) <= 1e-6 or sigma >= top + self.gate_width - 1e-9
+        if not known or same or not self.use_gate:
+            return self.reading(told, told, x, fixed)
+        reading = self.reading(told, told, x, fixed) if sigma < self.floor_sigma else Reading(told, told)
         return replace(reading, floor=told, opening=((told - top) / self.gate_width).clamp(0, 1))
 
     def floor_regularisation(self, reading: Reading) -> float | None:
@@ -333,9 +333,11 @@ class GivenSigma(nn.Module):
 
     ``known=True`` (the default): the blur is known, the true sigma or the user's ``deblur --sigma``.
     Graded beside the blind model (notebook 04's ``..._true_sigma`` row), the difference is what the
-    blur estimate costs, at no training cost. Above the gate the output is the blind model's at that
-    sigma; below it (sigma 0.3-0.7) the Wiener inverse of that sigma, where the blind model, unable to
-    tell such a blur from preset a on a soft photo, keeps preset a's (``BlindWienerNet.told``).
+    blur estimate costs, at no training cost. At preset a and from ``gate_lo + 2 gate_width`` up (0.8
+    in the default) the output is the blind model's at that sigma; below ``gate_lo + gate_width`` the
+    Wiener inverse of that sigma, blending into the former between the two (``BlindWienerNet.told``),
+    where the blind model, unable to tell a mild blur from preset a on a soft photo, keeps preset a's
+    inverse.
     ``known=False``: the sigma is an estimate (one sigma per set, ``deblur --one-blur``) and the
     blind model's no-harm rules hold, read on it. ``views``: the refiner's views averaged (None: the
     model's own ``views``), without touching the wrapped model, which other rows share.
