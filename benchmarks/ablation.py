@@ -36,7 +36,7 @@ import torch  # noqa: E402
 
 import common  # noqa: E402
 from deblur_utils.data import real_photos  # noqa: E402
-from deblur_utils.data.blur import BlurPreset, blur_uint8, kernel_size_for_sigma  # noqa: E402
+from deblur_utils.data.blur import blur_uint8, kernel_size_for_sigma  # noqa: E402
 from deblur_utils.data.cache import load_cached  # noqa: E402
 from deblur_utils.data.sampling import ContinuumCrops  # noqa: E402
 from deblur_utils.data.sets import load_splits, save_splits  # noqa: E402
@@ -277,13 +277,11 @@ class Told(Method):
 
 
 def blurred_sets(name: str, sharp: np.ndarray, sigmas) -> list:
-    """``sharp`` frames blurred at each sigma (kernel ``kernel_size_for_sigma``), one FrameSet each."""
-    out = []
+    """``sharp`` frames blurred at each sigma (``frame_sets.blurred_at``), one FrameSet each, blur "s<sigma>"."""
+    files, out = [f"{i}" for i in range(len(sharp))], []
     for sigma in sigmas:
-        kernel = BlurPreset(f"s{sigma:g}", kernel_size_for_sigma(sigma), sigma)
-        blurred = np.stack([blur_uint8(f, kernel) for f in sharp])
-        out.append(frame_sets.FrameSet(name, kernel.name, kernel, sharp, blurred, [f"{i}" for i in range(len(sharp))],
-                                       ssim=False))
+        kernel, blurred = frame_sets.blurred_at(sharp, sigma)
+        out.append(frame_sets.FrameSet(name, f"s{sigma:g}", kernel, sharp, blurred, files, ssim=False))
     return out
 
 

@@ -93,6 +93,13 @@ def test_split(P, presets=None, save_to: Path | None = None) -> list[FrameSet]:
             for p in presets]
 
 
+def blurred_at(sharp: np.ndarray, sigma: float) -> tuple[BlurPreset, np.ndarray]:
+    """(the kernel, ``sharp`` blurred with it): the 8-bit Gaussian of ``sigma``, kernel ``kernel_size_for_sigma``,
+    uint8 like Set B."""
+    kernel = get_preset((kernel_size_for_sigma(sigma), float(sigma)))
+    return kernel, np.stack([blur_uint8(s, kernel) for s in sharp])
+
+
 def sweep(P) -> list[FrameSet]:
     """The test frames (``sweep_max_frames``, else ``test_max_frames``) blurred with the 8-bit Gaussian of
     each sigma of ``sweep_sigmas`` (kernel ``kernel_size_for_sigma``, uint8 like Set B); PSNR only."""
@@ -102,8 +109,7 @@ def sweep(P) -> list[FrameSet]:
     sharp, files = np.asarray(test["sharp"]), [str(f) for f in test["files"]]
     out = []
     for sigma in P.sweep_sigmas:
-        kernel = get_preset((kernel_size_for_sigma(sigma), float(sigma)))
-        blurred = np.stack([blur_uint8(s, kernel) for s in sharp])
+        kernel, blurred = blurred_at(sharp, sigma)
         out.append(FrameSet("sweep", f"{float(sigma):g}", kernel, sharp, blurred, files, val, ssim=False,
                             extra={"sigma": float(sigma)}))
     return out

@@ -267,9 +267,11 @@ class BlindWienerNet(nn.Module):
             return self.floor_balance
         return None
 
-    def opening(self, reading: Reading) -> torch.Tensor:
-        """How far the gate is open for each frame of ``reading``, in [0, 1] (0: the floor's output)."""
-        return self.gate(reading.gate_sigma) if reading.opening is None else reading.opening
+    def opening(self, reading: Reading, dtype=None) -> torch.Tensor:
+        """How far the gate is open for each frame of ``reading``, in [0, 1] (0: the floor's output), in ``dtype``."""
+        if reading.opening is None:
+            return self.gate(reading.gate_sigma.to(dtype or reading.gate_sigma.dtype))
+        return reading.opening.to(dtype or reading.opening.dtype)
 
     def reading(self, sigma: torch.Tensor, gate_sigma: torch.Tensor, x: torch.Tensor,
                 fixed: torch.Tensor | None = None) -> Reading:
@@ -305,8 +307,7 @@ class BlindWienerNet(nn.Module):
             y = mid + self._refine(torch.cat(inputs, 1), sigma, views)
         if not self.use_gate:
             return y
-        opening = self.gate(reading.gate_sigma.to(x.dtype)) if reading.opening is None else reading.opening.to(x.dtype)
-        y = floor[0] + opening[:, None, None, None] * (y - floor[0])
+        y = floor[0] + self.opening(reading, x.dtype)[:, None, None, None] * (y - floor[0])
         if reading.keep is None:
             return y
         return torch.where(reading.keep[:, None, None, None], x.to(y.dtype), y)
