@@ -15,6 +15,10 @@ otherwise) and read by notebook 02's checkpoint of ours (or ``--checkpoint``):
   (``one_sigma``, the one-blur row and ``deblur --one-blur``): its relative error;
 - **frame by frame**: each frame's estimate at ``sigma_quantile`` (what ``deblur`` uses): the median
   frame's relative error and the share of frames within 5%;
+- **what a set of these photos allows**: the spread (standard deviation) of the photos' own readings
+  (each photo's frames averaged, in log, relative to the truth), and the standard error of the set's
+  sigma over sets of as many photos drawn from these (a bootstrap over photos, seed 0): a set estimate
+  off by less than its standard error is as right as a set of that many photos can show;
 - **PSNR cost**: the mean PSNR of the checkpoint told the true sigma minus that given the set's sigma,
   and minus that deblurring frame by frame, each with the refiner's ``--views`` views averaged (1:
   none; 8: as the one-blur row and ``deblur --one-blur --views 8``), so that each gap is the
@@ -47,6 +51,7 @@ from deblur_utils.training.config import pick_device  # noqa: E402
 from deblur_utils.training.inference import estimate_sigmas, predict_uint8  # noqa: E402
 
 WITHIN = 0.05  # frame by frame: the share of frames read within this relative error
+BOOTSTRAP = 1000  # resamples of the photos for the set estimate's standard error
 
 
 def validation_photos() -> dict:
@@ -86,14 +91,30 @@ def mean_psnr(sharp, out) -> float:
     return float(np.mean([capped(psnr_db(s, o)) for s, o in zip(sharp, out)]))
 
 
+def photo_spread(log_error: np.ndarray, photos: list) -> dict:
+    """The photos' spread and the set estimate's standard error, from each frame's log reading relative to
+    the truth (``log_error``) and its photo (``photos``): the standard deviation over photos of their
+    frames' mean, and that of ``one_sigma``'s error over ``BOOTSTRAP`` sets of as many photos drawn with
+    replacement (seed 0), both as relative errors."""
+    groups = [log_error[[p == name for p in photos]] for name in dict.fromkeys(photos)]
+    means = np.array([g.mean() for g in groups])
+    rng = np.random.default_rng(0)
+    draws = [np.median(np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))]))
+             for _ in range(BOOTSTRAP)]
+    return {"photos": len(groups), "photo_spread": float(np.expm1(means.std(ddof=1))) if len(groups) > 1 else 0.0,
+            "set_se": float(np.expm1(np.std(draws)))}
+
+
 def measure(model, device, sharp: np.ndarray, blur: BlurPreset, views: int = 1,
-            blurred: np.ndarray | None = None) -> dict:
+            blurred: np.ndarray | None = None, photos: list | None = None) -> dict:
     """One rung (or test set) at one blur: the estimates' errors and the PSNR told, given the set's sigma,
     frame by frame, each with ``views`` refiner views. ``blurred``: the frames as a set holds them
-    (default: ``sharp`` blurred here with ``blur``)."""
+    (default: ``sharp`` blurred here with ``blur``); ``photos``: each frame's photo (default: each its own)."""
     true = blur.sigma
     blurred = np.stack([blur_uint8(s, blur) for s in sharp]) if blurred is None else blurred
-    set_sigma = one_sigma(estimate_sigmas(model, blurred, device, quantile=model.set_quantile))
+    readings = estimate_sigmas(model, blurred, device, quantile=model.set_quantile)
+    set_sigma = one_sigma(readings)
+    spread = photo_spread(np.log(readings / true), photos or list(range(len(sharp))))
     frame_err = estimate_sigmas(model, blurred, device) / true - 1
     # told: a known blur; the set's sigma: an estimate, under the blind rules (the same from sigma 0.8 up,
     # and at preset a; between them the gap holds the rules' difference too: ablation.py told)
@@ -107,16 +128,17 @@ def measure(model, device, sharp: np.ndarray, blur: BlurPreset, views: int = 1,
     return {"frames": len(sharp), "true_sigma": true, "set_sigma": set_sigma, "set_error": set_sigma / true - 1,
             "frame_error_median": float(np.median(frame_err)), "frames_within": float(np.mean(np.abs(frame_err) <= WITHIN)),
             "blurred_psnr_db": mean_psnr(sharp, blurred), "told_psnr_db": told,
-            "set_cost_db": told - given_set, "frame_cost_db": told - frame_by_frame}
+            "set_cost_db": told - given_set, "frame_cost_db": told - frame_by_frame, **spread}
 
 
 def ladder_table(results: dict, first: str = "factor") -> str:
-    rows = [[f if isinstance(f, str) else f"{f:g}x", r["frames"], f"{r['true_sigma']:g}",
-             f"{100 * r['set_error']:+.1f}%",
+    rows = [[f if isinstance(f, str) else f"{f:g}x", f"{r['frames']} / {r['photos']}", f"{r['true_sigma']:g}",
+             f"{100 * r['set_error']:+.1f}%", f"{100 * r['photo_spread']:.1f}%", f"{100 * r['set_se']:.1f}%",
              f"{100 * r['frame_error_median']:+.1f}%", f"{100 * r['frames_within']:.0f}%", f"{r['told_psnr_db']:.2f}",
              f"{r['set_cost_db']:+.2f}", f"{r['frame_cost_db']:+.2f}"]
             for f, per_sigma in results.items() for r in per_sigma.values()]
-    return markdown_table([first, "frames", "sigma", "set estimate error", "median frame's error",
+    return markdown_table([first, "frames / photos", "sigma", "set estimate error", "photos' spread",
+                           "set estimate's SE", "median frame's error",
                            f"frames within {WITHIN:.0%}", "told: PSNR", "cost: one sigma per set (dB)",
                            "cost: frame by frame (dB)"], rows)
 
@@ -155,8 +177,10 @@ def main(argv=None):
     out = {**common.stamp(P), "checkpoint": str(ckpt), "sigma_quantile": model.sigma_quantile,
            "set_quantile": model.set_quantile, "views": args.views, "photos": sorted(photos),
            "frames": {f"{f:g}": names for f, (names, _) in ladder_frames.items()}, "ladder": {}}
-    for f, (_, sharp) in ladder_frames.items():
-        out["ladder"][f] = {f"{s:g}": measure(model, device, sharp, blur_for(s), args.views) for s in args.sigmas}
+    for f, (names, sharp) in ladder_frames.items():
+        photos = [n.rsplit("/", 1)[0] for n in names]
+        out["ladder"][f] = {f"{s:g}": measure(model, device, sharp, blur_for(s), args.views, photos=photos)
+                            for s in args.sigmas}
         print(f"factor {f:g}: {len(sharp)} frames read", flush=True)
     print(f"\n## the estimate on the sharpness ladder ({len(photos)} validation photos)\n")
     print(ladder_table(out["ladder"]))
@@ -182,7 +206,9 @@ def test_sets(P, model, device, views: int) -> dict:
     out: dict = {}
     for fs in sets:
         name = "embedded test" if fs.name.startswith("embedded") else "real test"
-        out.setdefault(name, {})[fs.blur] = measure(model, device, fs.sharp, fs.kernel, views, blurred=fs.blurred)
+        photos = [str(Path(f).parent) for f in fs.files]  # a photo's (a sequence's) frames share a folder
+        out.setdefault(name, {})[fs.blur] = measure(model, device, fs.sharp, fs.kernel, views, blurred=fs.blurred,
+                                                    photos=photos)
     return out
 
 

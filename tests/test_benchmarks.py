@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from deblur_utils import params
@@ -234,6 +235,7 @@ def test_pictures_runs_each_measurement_on_the_ci_set(tmp_path, monkeypatch, cap
     for r in ladder["ladder"]["1"].values():
         assert r["frames"] == 2 and r["set_sigma"] > 0 and 0 <= r["frames_within"] <= 1
         assert abs(r["set_error"] - (r["set_sigma"] / r["true_sigma"] - 1)) < 1e-12 and r["told_psnr_db"] > 0
+        assert r["photos"] == 2 and r["photo_spread"] >= 0 and r["set_se"] >= 0
     # --test: the embedded test split at b and c (the real-photo test set is not built here)
     assert list(ladder["test"]) == ["embedded test"] and list(ladder["test"]["embedded test"]) == ["b", "c"]
     for blur, r in ladder["test"]["embedded test"].items():
@@ -270,3 +272,16 @@ def test_faults_kills_and_reruns_to_the_same_bytes(tmp_path):
         assert disk["too_small"]["exit"] == 2 and "not enough space" in disk["too_small"]["message"]
         assert disk["too_small"]["pngs"] == 0 and disk["identical"] is True
     assert json.loads((tmp_path / "f.json").read_text())["sequences"] == 3
+
+
+def test_the_set_estimates_standard_error_comes_from_the_photos_not_the_frames():
+    """Photos that read alike leave no error to a set of them however their frames scatter within; two
+    photos that read 10% apart give a spread of that and a set's SE between 0 and the spread."""
+    est = load_script("estimator")
+    alike = est.photo_spread(np.log([1.0, 1.0, 1.0, 1.0]), ["a", "a", "b", "b"])
+    assert alike == {"photos": 2, "photo_spread": 0.0, "set_se": 0.0}
+    apart = est.photo_spread(np.log([1.0, 1.0, 1.1, 1.1]), ["a", "a", "b", "b"])
+    assert apart["photo_spread"] == pytest.approx(np.expm1(np.std([0, np.log(1.1)], ddof=1)))
+    assert 0 < apart["set_se"] < apart["photo_spread"]
+    one_each = est.photo_spread(np.log([0.9, 1.1, 1.0]), [0, 1, 2])
+    assert one_each["photos"] == 3 and one_each["set_se"] > 0

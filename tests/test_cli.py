@@ -227,11 +227,78 @@ def test_deblur_sigma_bypasses_the_estimate_and_one_blur_reads_each_folder_on_it
     capsys.readouterr()
     assert main(["deblur", "--one-blur", "--checkpoint", str(ckpt), str(tmp_path / "in"),
                  str(tmp_path / "one")]) == 0
-    medians = [float(line.split("sigma ")[1].split(" ")[0]) for line in capsys.readouterr().out.splitlines()
-               if "one blur, sigma" in line]
+    said = capsys.readouterr().out
+    medians = [float(line.split("sigma ")[1].split(" ")[0]) for line in said.splitlines() if "one blur, sigma" in line]
     assert len(medians) == 2 and medians[0] != medians[1]  # one per folder, each its own
+    assert "--one-blur reads it" not in said
+    assert main(["deblur", "--checkpoint", str(ckpt), str(tmp_path / "in"), str(tmp_path / "each")]) == 0
+    said = capsys.readouterr().out
+    assert said.count("--one-blur reads it from all of them") == 1  # frame by frame: the hint, once
 
     with pytest.raises(SystemExit) as refused:
         main(["deblur", "--sigma", "1.3", "--one-blur", "--checkpoint", str(ckpt), str(tmp_path / "in"),
               str(tmp_path / "both")])
     assert refused.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_blur_names_each_output_apart_and_refuses_out_inside_in(folders, capsys):
+    """"0.png" and "0.tif" would both be blurred to 0.png: the second is written as 0_tif.png, said; an
+    OUT_DIR inside IN_DIR is refused (a rerun would blur its own outputs)."""
+    from PIL import Image
+
+    root, sharp = folders
+    Image.fromarray(sharp[0]).save(root / "sharp" / "0.tif")
+    assert main(["blur", "--preset", "b", str(root / "sharp"), str(root / "out")]) == 0
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["0.png", "0_tif.png", "1.png", "2.png"]
+    assert "0.tif is written as 0_tif.png" in capsys.readouterr().out
+    assert main(["blur", "--preset", "b", str(root / "sharp"), str(root / "sharp" / "out")]) == 2
+    assert "must not be IN_DIR" in capsys.readouterr().err
+
+
+def test_evaluate_reads_16_bit_colour_by_the_rule_and_refuses_two_images_of_one_name(folders, capsys):
+    """A 16-bit colour PNG is graded as v / 257 rounded (Pillow alone keeps its high byte, one grey level
+    off here wherever v >= 128); a folder holding "0.png" and "0.jpg" is refused, since either could be
+    the one graded."""
+    from PIL import Image
+
+    from deblur_utils.data.imageio import encode_png
+
+    root, sharp = folders
+    (root / "deep").mkdir()
+    for i, s in enumerate(sharp):  # 257 v + 128 rounds back to v; its high byte is v + 1 from v = 128 up
+        (root / "deep" / f"{i}.png").write_bytes(encode_png((s.astype(np.uint16) * 257 + 128 * (s < 255)).astype(np.uint16)))
+    assert main(["evaluate", "--no-ssim", str(root / "deep"), str(root / "sharp")]) == 0
+    assert "Average PSNR between corresponding images: inf dB" in capsys.readouterr().out
+    Image.fromarray(sharp[0]).save(root / "blur" / "0.jpg")
+    assert main(["evaluate", str(root / "blur"), str(root / "sharp")]) == 2
+    assert "holds both 0.jpg and 0.png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag,message", [(["--sigma=inf"], "--sigma must be a positive number"),
+                                          (["--tile", "abc"], "argument --tile: auto, 0 (whole)")])
+def test_deblur_refuses_an_infinite_sigma_and_a_tile_that_is_no_number(folders, tmp_path, capsys, flag, message):
+    from deblur_utils.networks.registry import build_model
+    from deblur_utils.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+
+    root, _ = folders
+    kwargs = {"width": 8, "blocks": 1, "est_tile": 32}
+    save_checkpoint(tmp_path / "blind.pt", {"format": CHECKPOINT_FORMAT, "model": "blind_wiener", "model_kwargs": kwargs,
+                                            "weights": build_model("blind_wiener", **kwargs).state_dict(),
+                                            "parameters": 1})
+    try:
+        code = main(["deblur", *flag, "--checkpoint", str(tmp_path / "blind.pt"), str(root / "blur"), str(root / "o")])
+    except SystemExit as exit_:  # argparse's own refusal
+        code = exit_.code
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (root / "o").exists()
+
+
+def test_evaluate_says_when_grey_is_compared_with_colour(folders, capsys):
+    from PIL import Image
+
+    root, _ = folders
+    assert main(["evaluate", "--no-ssim", str(root / "blur"), str(root / "sharp")]) == 0
+    assert "# note:" not in capsys.readouterr().out
+    Image.open(root / "blur" / "1.png").convert("L").save(root / "blur" / "1.png")
+    assert main(["evaluate", "--no-ssim", str(root / "blur"), str(root / "sharp")]) == 0
+    assert "# note: 1 image(s) grey on one side and colour on the other, e.g." in capsys.readouterr().out

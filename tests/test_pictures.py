@@ -12,6 +12,7 @@ from PIL import Image
 
 from deblur_utils.cli import main
 from deblur_utils.data.blur import blur_uint8
+from deblur_utils.data.imageio import encode_png
 from deblur_utils.data.pictures import read_picture
 from deblur_utils.networks.estimator import tile_quantile
 from deblur_utils.networks.registry import build_model
@@ -157,3 +158,68 @@ def test_names_with_dots_keep_them_and_two_pictures_never_share_an_output(tmp_pa
     assert "written as a_png.png: a.png is another picture's" in capsys.readouterr().out
     assert main(["deblur", "--checkpoint", str(tmp_path / "m.pt"), str(d / "shot.v2.png"), str(tmp_path / "o2")]) == 0
     assert [p.name for p in (tmp_path / "o2").iterdir()] == ["shot.v2.png"]
+
+
+def test_what_people_have_that_a_frame_is_not(tmp_path, rng, capsys):
+    """A lossless WebP stays lossless; a colour profile stays in a PNG; a CMYK JPEG comes back RGB without
+    its CMYK profile; 16-bit grey + alpha stays grey + alpha; the frames after an animation's first are
+    said to be dropped; a picture with a side under MIN_SIDE, and one returned unchanged, is the file
+    itself, copied; and none of these stops the folder."""
+    from PIL import ImageCms
+
+    d = tmp_path / "in"
+    d.mkdir()
+    rgb = blur_uint8(natural_like(rng, 60, 80), "b")
+    Image.fromarray(rgb).save(d / "lossless.webp", lossless=True)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(rgb).save(d / "tagged.png", icc_profile=srgb)
+    cmyk_header = bytes(36) + b"acsp" + bytes(88)  # a CMYK profile no transform can be built from
+    cmyk_header = len(cmyk_header).to_bytes(4, "big") + cmyk_header[4:16] + b"CMYK" + cmyk_header[20:]
+    Image.fromarray(rgb).convert("CMYK").save(d / "print.jpg", quality=95, icc_profile=cmyk_header)
+    grey_alpha = np.dstack([rgb[..., 0].astype(np.uint16) * 257, np.full((60, 80), 50000, np.uint16)])
+    (d / "ga16.png").write_bytes(encode_png(grey_alpha))
+    frames = [Image.fromarray(np.full((60, 80, 3), v, np.uint8)).convert("P") for v in (10, 200, 90)]
+    frames[0].save(d / "moving.gif", save_all=True, append_images=frames[1:])
+    Image.fromarray(rgb[:5, :7]).save(d / "tiny.png")
+    blind_checkpoint(tmp_path / "m.pt", reads=1.0)
+    out = tmp_path / "out"
+    assert main(["deblur", "--checkpoint", str(tmp_path / "m.pt"), str(d), str(out),
+                 "--report", str(tmp_path / "r.json")]) == 0
+    said = capsys.readouterr().out
+    assert b"VP8L" in (out / "lossless.webp").read_bytes()[:64]
+    assert Image.open(out / "tagged.png").info.get("icc_profile") == srgb
+    printed = Image.open(out / "print.jpg")
+    assert printed.mode == "RGB" and not printed.info.get("icc_profile")
+    assert "print.jpg: CMYK is written as RGB, without a colour profile" in said
+    ga = read_picture(out / "ga16.png")
+    assert ga.grey and ga.bits == 16 and np.array_equal(ga.alpha, grey_alpha[..., 1])
+    assert (out / "ga16.png").read_bytes()[25] == 4  # PNG colour type 4: grey + alpha
+    assert "moving.gif: only the first of its 3 frames is deblurred and written" in said
+    report = {r["input"].rsplit("/", 1)[-1]: r for r in json.loads((tmp_path / "r.json").read_text())["pictures"]}
+    assert report["tiny.png"]["status"] == "unchanged" and "too small to deblur (7x5" in report["tiny.png"]["reason"]
+    assert (out / "tiny.png").read_bytes() == (d / "tiny.png").read_bytes()  # the file itself
+    Image.fromarray(np.full((60, 80, 3), 128, np.uint8)).save(tmp_path / "flat.jpg", quality=80)
+    blind_checkpoint(tmp_path / "low.pt", reads=0.3)  # a fixed point of preset a's blur, read below keep_below
+    assert main(["deblur", "--checkpoint", str(tmp_path / "low.pt"), str(tmp_path / "flat.jpg"), str(out)]) == 0
+    assert "unchanged (preset a's blur leaves it unchanged" in capsys.readouterr().out
+    assert (out / "flat.jpg").read_bytes() == (tmp_path / "flat.jpg").read_bytes()  # not encoded again
+    # OUT above IN, where IN/in/x.png would be written over IN/x.png: refused before anything is written
+    (d / "in").mkdir()
+    Image.fromarray(rgb).save(d / "in" / "tagged.png")
+    before = (d / "tagged.png").read_bytes()
+    assert main(["deblur", "--checkpoint", str(tmp_path / "m.pt"), str(d), str(tmp_path)]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert (d / "tagged.png").read_bytes() == before
+
+
+def test_a_16_bit_colour_png_without_opencv_names_what_to_install(tmp_path, monkeypatch):
+    """The file is fine, OpenCV is missing: the message says what to install, not to replace the file."""
+    import sys
+
+    from deblur_utils.data.imageio import ImageReadError
+
+    (tmp_path / "deep.png").write_bytes(encode_png(np.full((20, 30, 3), 40000, np.uint16)))
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 raises ImportError
+    with pytest.raises(ImageReadError) as err:
+        read_picture(tmp_path / "deep.png")
+    assert "pip install opencv-python-headless" in str(err.value) and "Replace or delete" not in str(err.value)

@@ -1,7 +1,8 @@
 """``python -m deblur_utils <command>`` (or ``deblur <command>``): the same functions the notebooks call.
 
     evaluate PRED_DIR SHARP_DIR                grade like the course script
-    deblur --checkpoint CKPT IN_DIR OUT_DIR    deblur a folder of images to PNGs of the same names
+    deblur --checkpoint CKPT IN OUT            deblur a picture or a folder of them, each written back
+                                               in kind (grey, alpha, 16 bits, JPEG) under the same name
                                                (--one-blur: one sigma for the whole folder;
                                                --views 8: the refiner's flipped views averaged)
     blur --preset P IN_DIR OUT_DIR             blur a folder of images with a preset
@@ -25,6 +26,19 @@ from pathlib import Path
 def _err(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     return 2
+
+
+def _tile(value: str):
+    """--tile: "auto" or a whole number of pixels (0: whole)."""
+    if value == "auto":
+        return value
+    try:
+        side = int(value)
+    except ValueError:
+        side = -1
+    if side < 0:
+        raise argparse.ArgumentTypeError(f"auto, 0 (whole) or a tile's side in pixels, got {value!r}")
+    return side
 
 
 def _image_commands(sub) -> None:
@@ -54,7 +68,7 @@ def _image_commands(sub) -> None:
     d.add_argument("--format", default="same", choices=["same", "png"],
                    help="same (default): each picture in its own format where it can be (PNG, JPEG, TIFF, BMP, "
                         "WebP; anything else as PNG); png: every picture as PNG")
-    d.add_argument("--tile", default="auto",
+    d.add_argument("--tile", default="auto", type=_tile,
                    help="auto (default): pictures larger than the device's free memory allows go through in "
                         "overlapping tiles of the side it allows; a number: tiles of that side; 0: always whole")
     d.add_argument("--report", help="write what was done to each picture (sigma read, deblurred or unchanged and "
@@ -75,7 +89,7 @@ def _image_commands(sub) -> None:
                         "benchmarks/ablation.py views); 1 (default): one view, as the report grades")
     d.set_defaults(fn=("deblur", "cmd_deblur"))
 
-    b = sub.add_parser("blur", help="blur every image in IN_DIR into OUT_DIR (PNG, same names)")
+    b = sub.add_parser("blur", help="blur every image in IN_DIR into OUT_DIR (8-bit RGB PNG as Set B, same names)")
     b.add_argument("--preset", default="b", help="a, b or c (default b)")
     b.add_argument("--kernel-size", type=int, help="custom blur: odd kernel size (with --sigma)")
     b.add_argument("--sigma", type=float, help="custom blur: sigma in pixels (kernel size defaults to 2*ceil(3 sigma)+1)")

@@ -10,6 +10,8 @@ terminal with a line per folder and the counts.
 """
 from __future__ import annotations
 
+import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,10 +22,12 @@ from tqdm.auto import tqdm
 from ..data.imageio import IMAGE_SUFFIXES, ImageReadError, list_images
 from ..data.pictures import Picture, output_format, read_picture, write_picture
 from ..networks.blind import BlindWienerNet, GivenSigma, one_sigma
-from ..runtime.atomic import json_safe, write_json_atomic
+from ..runtime.atomic import json_safe, replacing, write_json_atomic
 from ..training.checkpoint import model_from_checkpoint
 from ..training.config import pick_device
 from ..training.pictures import deblur_picture, picture_estimate
+
+MIN_SIDE = 16  # a picture narrower than this holds less than a blur kernel's worth of context: returned as it was
 
 
 def pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
@@ -41,7 +45,15 @@ def pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     if dst.resolve() == src.resolve() or src.resolve() in dst.resolve().parents:
         raise ValueError(f"OUT ({dst}) must not be IN ({src}) or a folder inside it: the outputs would mix with "
                          "the inputs")
-    return [(src / rel, dst / rel) for rel in list_images(src, "input folder")]
+    if dst.exists() and not dst.is_dir():
+        raise ValueError(f"OUT ({dst}) is a file and IN ({src}) a folder: give a folder for OUT")
+    jobs = [(src / rel, dst / rel) for rel in list_images(src, "input folder")]
+    inputs = {_stem(s).resolve(): s for s, _ in jobs}
+    for s, d in jobs:  # OUT above IN: IN/x/a.png would be written over IN/a.png
+        if _stem(d).resolve() in inputs:
+            raise ValueError(f"OUT ({dst}) would overwrite the input {inputs[_stem(d).resolve()]} with the picture "
+                             f"deblurred from {s}: give an OUT folder outside IN")
+    return jobs
 
 
 def _stem(path: Path) -> Path:
@@ -65,7 +77,7 @@ def load(args):
                          f"{args.checkpoint} holds {ckpt['model']}: drop {flag}")
     if args.one_blur and args.sigma is not None:
         raise ValueError("--one-blur reads one sigma per folder, --sigma gives it: choose one")
-    if args.sigma is not None and not args.sigma > 0:
+    if args.sigma is not None and not (math.isfinite(args.sigma) and args.sigma > 0):
         raise ValueError(f"--sigma must be a positive number of pixels, got {args.sigma}")
     if blind:
         model.views = args.views
@@ -118,9 +130,11 @@ def folder_models(model, jobs, device, one_blur: bool, sigma: float | None) -> d
         for src, _ in tqdm([j for j in jobs if j[0].parent == folder], desc=f"estimate the blur ({folder.name})",
                            unit="picture", leave=False):
             try:
-                estimates.append(picture_estimate(model, read_picture(src).as_float(), device, model.set_quantile))
+                picture = read_picture(src)
             except ImageReadError:  # the deblurring pass names it
                 continue
+            if not too_small(picture):  # returned as it was, and said so, by the deblurring pass
+                estimates.append(picture_estimate(model, picture.as_float(), device, model.set_quantile))
         if estimates:
             told = one_sigma(estimates)
             print(f"{folder}: one blur, sigma {told:.3f} (the median of {len(estimates)} pictures' estimates)")
@@ -142,22 +156,46 @@ def cmd_deblur(args) -> int:
             records.append({"input": str(src), "status": "skipped", "reason": str(err)})
             continue
         net = nets.get(src.parent, model)
-        deblurred, reading = deblur_picture(net, picture.as_float(), device, tile=tile, amp=args.amp)
-        status, reason, figures = outcome(net, reading, trained_up_to)
+        if too_small(picture):
+            deblurred, status, figures = None, "unchanged", {}
+            reason = (f"too small to deblur ({picture.rgb.shape[1]}x{picture.rgb.shape[0]}: a side under {MIN_SIDE} "
+                      "pixels): returned as it was")
+        else:
+            deblurred, reading = deblur_picture(net, picture.as_float(), device, tile=tile, amp=args.amp)
+            status, reason, figures = outcome(net, reading, trained_up_to)
         fmt, suffix = output_format(picture, src.suffix, args.format)
         path = with_format(dst, suffix)
+        if path.suffix != dst.suffix and Path(args.out_dir) == dst:  # OUT named a file of another format
+            picture.notes.append(f"written as {path.name}: {fmt}, as {'asked' if args.format == 'png' else 'its source'}"
+                                 f" (--format), not as OUT's {dst.suffix}")
         if path in written:  # "a.png" and "a.gif" side by side, both written as PNG
             path = dst.with_name(f"{dst.stem}_{src.suffix.lstrip('.').lower()}{suffix}")
             picture.notes.append(f"written as {path.name}: {with_format(dst, suffix).name} is another picture's")
         written.add(path)
-        out = write_picture(path, picture, _result(picture, deblurred, status), fmt)
+        if status == "unchanged" and fmt == picture.format and not picture.oriented:
+            out = copy_unchanged(src, path, picture)
+        else:
+            out = write_picture(path, picture, _result(picture, deblurred, status), fmt)
         records.append({"input": str(src), "output": str(out), "status": status, "reason": reason, **figures,
                         "picture": picture.describe(), "notes": picture.notes,
                         "seconds": round(time.monotonic() - t0, 3)})
     return finish(records, args, jobs)
 
 
-def _result(picture: Picture, deblurred: np.ndarray, status: str) -> np.ndarray:
+def too_small(picture: Picture) -> bool:
+    return min(picture.rgb.shape[:2]) < MIN_SIDE
+
+
+def copy_unchanged(src: Path, path: Path, picture: Picture) -> Path:
+    """A picture returned unchanged, in its own format and orientation: the file itself, copied (atomically),
+    so that a JPEG is not encoded again and every chunk of the file (a colour profile, metadata) is kept."""
+    with replacing(path, suffix=path.suffix or ".tmp") as tmp:
+        shutil.copyfile(src, tmp)
+    picture.notes.clear()  # nothing was converted
+    return path
+
+
+def _result(picture: Picture, deblurred: np.ndarray | None, status: str) -> np.ndarray:
     """The deblurred colour in the picture's type; a picture returned unchanged, bit for bit itself (the
     model returns its input, which a 16-bit picture must not lose to the float round trip)."""
     return picture.rgb if status == "unchanged" else picture.from_float(deblurred)
@@ -177,13 +215,19 @@ def finish(records: list, args, jobs) -> int:
     for r in records:
         if "sigma" in r:
             by_folder.setdefault(str(Path(r["input"]).parent), []).append(r["sigma"])
+    frame_by_frame = len(records) > 1 and not args.one_blur and args.sigma is None
     for folder, sigmas in by_folder.items():
-        if len(records) > 1 and not args.one_blur and args.sigma is None:
+        if frame_by_frame:
             print(f"{folder}: sigma read {float(np.median(sigmas)):.3f} (median of {len(sigmas)}; "
                   f"{min(sigmas):.2f}-{max(sigmas):.2f})")
+    if frame_by_frame and any(len(s) > 1 for s in by_folder.values()):
+        print("each picture was read on its own; where a folder's pictures share one blur (as each of the "
+              "course's folders does), --one-blur reads it from all of them, which errs less than a "
+              "single picture's reading (docs/running.md)")
     counts = {k: sum(r["status"] == k for r in records) for k in ("deblurred", "sharp", "unchanged", "skipped")}
     print(f"{counts['deblurred'] + counts['sharp']} deblurred ({counts['sharp']} of them read as sharp: only preset "
-          f"a's blur undone), {counts['unchanged']} unchanged, {counts['skipped']} skipped -> {args.out_dir}")
+          f"a's blur undone), {counts['unchanged']} unchanged, {counts['skipped']} skipped -> "
+          f"{records[0]['output'] if len(records) == 1 and 'output' in records[0] else args.out_dir}")
     if args.report:
         write_json_atomic(args.report, json_safe({"checkpoint": str(args.checkpoint), "counts": counts,
                                                   "pictures": records}))

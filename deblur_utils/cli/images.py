@@ -21,6 +21,8 @@ def cmd_evaluate(args) -> int:
     psnrs = list(result["per_image"].values())
     print(COURSE_LINE.format(sum(psnrs) / len(psnrs)))  # the course's plain mean (inf if any image is identical)
     print(f"# finite mean: {describe(result)}" + (f"; mean SSIM {result['ssim']:.4f}" if result["ssim"] else ""))
+    for note in result["notes"]:
+        print(f"# note: {note}")
     if args.json:
         finite = {k: (v if v is None or math.isfinite(v) else None) for k, v in result["per_image"].items()}
         write_text(args.json, json.dumps({**result, "per_image": finite}, indent=2) + "\n")
@@ -28,10 +30,26 @@ def cmd_evaluate(args) -> int:
 
 
 def _image_pairs(in_dir: Path, out_dir: Path):
+    """(input, output PNG) per image below ``in_dir``; of two inputs that would share an output ("a.png" and
+    "a.tif"), the second is written as "a_tif.png", said on the terminal."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
-    if out_dir.resolve() == in_dir.resolve():
-        raise ValueError(f"OUT_DIR must differ from IN_DIR ({in_dir}): outputs would overwrite the inputs")
-    return [(in_dir / rel, out_dir / rel.with_suffix(".png")) for rel in list_images(in_dir, "input folder")]
+    if out_dir.resolve() == in_dir.resolve() or in_dir.resolve() in out_dir.resolve().parents:
+        raise ValueError(f"OUT_DIR ({out_dir}) must not be IN_DIR ({in_dir}) or a folder inside it: a rerun would "
+                         "blur its own outputs")
+    rels = list_images(in_dir, "input folder")
+    inputs = {(in_dir / rel).with_suffix("").resolve(): in_dir / rel for rel in rels}
+    pairs, taken = [], set()
+    for rel in rels:
+        dst = out_dir / rel.with_suffix(".png")
+        if dst in taken:
+            dst = dst.with_name(f"{rel.stem}_{rel.suffix.lstrip('.').lower()}.png")
+            print(f"note: {in_dir / rel} is written as {dst.name}: {rel.with_suffix('.png').name} is another image's")
+        if dst.with_suffix("").resolve() in inputs:  # OUT_DIR above IN_DIR
+            raise ValueError(f"OUT_DIR ({out_dir}) would overwrite the input {inputs[dst.with_suffix('').resolve()]}: "
+                             "give an OUT_DIR outside IN_DIR")
+        taken.add(dst)
+        pairs.append((in_dir / rel, dst))
+    return pairs
 
 
 def _map_folder(in_dir, out_dir, fn, desc, batch: int = 1) -> int:

@@ -41,13 +41,30 @@ def to_rgb_uint8(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8).copy()
 
 
+def is_grey(path) -> bool:
+    """Whether an image file holds grey levels only (with or without alpha), from its header; False for a
+    file Pillow cannot open (reading it says why)."""
+    try:
+        with Image.open(path) as img:
+            return img.mode in ("1", "L", "LA", "I", "F") or img.mode.startswith("I;16") or \
+                (img.format == "PNG" and png_header(path)[1] in (0, 4))
+    except (OSError, SyntaxError, ValueError):
+        return False
+
+
 def read_rgb(path) -> np.ndarray:
     """Read an image file as uint8 RGB (H, W, 3); ImageReadError names the file when it cannot."""
     path = Path(path)
     try:
         with Image.open(path) as img:
+            if img.format == "PNG" and img.mode in ("RGB", "RGBA", "LA") and png_header(path)[0] == 16:
+                deep = read_png16(path)  # Pillow would cut 16-bit colour to its high byte
+                deep = np.repeat(deep[..., :1], 3, axis=2) if png_header(path)[1] in (0, 4) else deep[..., :3]
+                return np.rint(deep / 257.0).astype(np.uint8)
             img.load()
             return to_rgb_uint8(img)
+    except ImageReadError:
+        raise
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
@@ -57,6 +74,32 @@ def read_rgb(path) -> np.ndarray:
         ) from None
 
 
+def png_header(path) -> tuple[int, int]:
+    """A PNG's (bit depth, colour type: 0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA), from its header:
+    Pillow reads 16-bit colour PNGs as 8-bit RGB and 16-bit grey + alpha as RGBA, and does not say;
+    (8, 2) for a file that is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return (head[24], head[25]) if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 26 else (8, 2)
+
+
+def read_png16(path) -> np.ndarray:
+    """A 16-bit PNG as stored, uint16 (H, W) or (H, W, C) in RGB(A) order, read with OpenCV: Pillow reads
+    16-bit colour as 8 bits. OpenCV is optional (requirements.txt and the package's extra "pictures"
+    install it); without it, ImageReadError says what to install."""
+    try:
+        import cv2
+    except ImportError:
+        raise ImageReadError(f"{path}: a 16-bit colour PNG, which needs OpenCV to be read at 16 bits: "
+                             "pip install opencv-python-headless (the package's extra 'pictures')") from None
+    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise ImageReadError(f"{path}: OpenCV could not read this 16-bit PNG. Replace or delete the file.")
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        array = array[..., [2, 1, 0, 3][:array.shape[2]]]  # OpenCV's BGR(A)
+    return array.astype(np.uint16, copy=False)
+
+
 _PNG_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type: grey, grey + alpha, RGB, RGBA
 
 
@@ -64,9 +107,9 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
-def encode_png(image: np.ndarray) -> bytes:
+def encode_png(image: np.ndarray, icc_profile: bytes | None = None) -> bytes:
     """A lossless PNG of an (H, W) or (H, W, C) uint8 or uint16 array (C: 1 grey, 2 grey + alpha, 3 RGB,
-    4 RGBA; 8 or 16 bits per channel).
+    4 RGBA; 8 or 16 bits per channel), tagged with ``icc_profile`` (an iCCP chunk) when one is given.
 
     Written for speed, since notebook 01 writes four PNGs per frame of the course's 24,000: every
     row takes PNG's "Up" filter (the difference from the row above, one numpy subtraction) and zlib
@@ -85,7 +128,8 @@ def encode_png(image: np.ndarray) -> bytes:
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
     packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
     header = struct.pack(">IIBBBBB", width, height, depth, _PNG_COLOUR_TYPE[channels], 0, 0, 0)
-    return b"".join((b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
+    profile = _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile)) if icc_profile else b""
+    return b"".join((b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header), profile,
                      _png_chunk(b"IDAT", packer.compress(filtered.tobytes()) + packer.flush()),
                      _png_chunk(b"IEND", b"")))
 

@@ -4,9 +4,9 @@ channel, PNG, JPEG, TIFF, BMP, WebP, GIF; any size; the EXIF orientation applied
 ``read_picture`` gives the colour as RGB (a grey picture's one channel three times), the alpha
 channel apart (never deblurred), the bit depth and the format; ``write_picture`` writes the deblurred
 colour back as the source was: grey as grey, the alpha untouched, 16 bits as 16 bits, a JPEG as a
-JPEG (quality 95, no chroma subsampling, its colour profile kept). What cannot be kept (a palette,
-CMYK, a GIF's format, a 16-bit picture asked for as JPEG) is said once per picture, in its
-``notes``. The frames of Set A and Set B are 8-bit RGB PNG (``imageio``); this module serves the
+JPEG (quality 95, no chroma subsampling), a lossless WebP as a lossless WebP, the colour profile
+kept in every format. What cannot be kept (a palette, CMYK, a GIF's format, the frames after the
+first, a 16-bit picture asked for as JPEG) is said once per picture, in its ``notes``. The frames of Set A and Set B are 8-bit RGB PNG (``imageio``); this module serves the
 command line's ``deblur``.
 
 16-bit colour PNGs are read with OpenCV (Pillow reads them as 8 bits), imported where such a file is
@@ -15,15 +15,16 @@ tifffile (a dependency of scikit-image).
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import tifffile
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ..runtime.atomic import replacing
-from .imageio import ImageReadError, encode_png
+from .imageio import ImageReadError, encode_png, png_header, read_png16
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp"}  # written as read
 SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
@@ -45,6 +46,8 @@ class Picture:
     icc_profile: bytes | None = None
     notes: list = field(default_factory=list)
     exif: bytes | None = None  # the source's EXIF, its orientation set to 1 (applied to the pixels)
+    oriented: bool = False  # whether an EXIF orientation other than 1 was applied to the pixels
+    lossless: bool = False  # a WebP stored losslessly, written back so
 
     @property
     def bits(self) -> int:
@@ -69,11 +72,17 @@ class Picture:
         return f"{self.rgb.shape[1]}x{self.rgb.shape[0]} {kind}, {self.bits}-bit {self.format}"
 
 
-def _png_bit_depth(path: Path) -> int:
-    """A PNG's bit depth, from its header (Pillow reads 16-bit colour PNGs as 8-bit RGB and does not say)."""
+def _webp_lossless(path: Path) -> bool:
+    """Whether a WebP file holds a lossless image (a VP8L chunk; lossy ones hold VP8), from its RIFF chunks."""
     with open(path, "rb") as f:
-        head = f.read(26)
-    return head[24] if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 26 else 8
+        if f.read(12)[8:12] != b"WEBP":
+            return False
+        while len(head := f.read(8)) == 8:
+            tag, size = head[:4], int.from_bytes(head[4:], "little")
+            if tag in (b"VP8L", b"VP8 "):
+                return tag == b"VP8L"
+            f.seek(size + (size & 1), 1)  # chunks are padded to an even size
+    return False
 
 
 def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -94,24 +103,24 @@ def _split(array: np.ndarray, grey: bool, notes: list, fmt: str, icc) -> Picture
     return Picture(np.ascontiguousarray(array[..., :3]), alpha, grey, fmt, icc, notes)
 
 
+_ORIENTED = range(2, 9)  # EXIF orientations that turn or flip the pixels
+
+
 def _read_16bit(path: Path, fmt: str, orientation: int, icc) -> Picture:
     """A 16-bit colour PNG (OpenCV) or 16-bit TIFF (tifffile), as it is stored."""
+    grey_alpha = False
     if fmt == "TIFF":
         array = tifffile.imread(path)
     else:
-        try:
-            import cv2  # optional: requirements.txt and the package's extra "pictures" install it
-        except ImportError:
-            raise ImageReadError(f"{path}: a 16-bit colour PNG, which needs OpenCV to be read at 16 bits: "
-                                 "pip install opencv-python-headless (the package's extra 'pictures')") from None
-        array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if array is None:
-            raise ImageReadError(f"{path}: OpenCV could not read this 16-bit PNG. Replace or delete the file.")
-        if array.ndim == 3:
-            array = array[..., [2, 1, 0, 3][:array.shape[2]]] if array.shape[2] in (3, 4) else array
+        array = read_png16(path)
+        grey_alpha = png_header(path)[1] == 4 and array.ndim == 3 and array.shape[2] == 4  # OpenCV: as RGBA
+        if grey_alpha:
+            array = array[..., [0, 3]]
     if array.dtype != np.uint16:
         array = array.astype(np.uint16)
-    return _split(_orient(array, orientation), array.ndim == 2, [], fmt, icc)
+    picture = _split(_orient(array, orientation), array.ndim == 2 or grey_alpha, [], fmt, icc)
+    picture.oriented = orientation in _ORIENTED
+    return picture
 
 
 def read_picture(path) -> Picture:
@@ -121,17 +130,25 @@ def read_picture(path) -> Picture:
         with Image.open(path) as img:
             fmt, mode, icc = img.format or "PNG", img.mode, img.info.get("icc_profile")
             orientation = img.getexif().get(ORIENTATION, 1)
-            sixteen = (fmt == "PNG" and mode in ("RGB", "RGBA", "LA") and _png_bit_depth(path) == 16) or \
+            sixteen = (fmt == "PNG" and mode in ("RGB", "RGBA", "LA") and png_header(path)[0] == 16) or \
                 (fmt == "TIFF" and 16 in tuple(np.atleast_1d(img.tag_v2.get(258, (8,)))) and mode != "I;16")
+            frames = getattr(img, "n_frames", 1)
             if sixteen:
-                return _read_16bit(path, fmt, orientation, icc)
-            exif = img.getexif()
-            img = ImageOps.exif_transpose(img)
-            picture = _from_pillow(img, mode, fmt, icc, path)
-            if len(exif):
-                exif[ORIENTATION] = 1
-                picture.exif = exif.tobytes()
+                picture = _read_16bit(path, fmt, orientation, icc)
+            else:
+                exif = img.getexif()
+                img = ImageOps.exif_transpose(img)
+                picture = _from_pillow(img, mode, fmt, icc, path)
+                picture.oriented = orientation in _ORIENTED
+                picture.lossless = fmt == "WEBP" and _webp_lossless(path)
+                if len(exif):
+                    exif[ORIENTATION] = 1
+                    picture.exif = exif.tobytes()
+            if frames > 1:
+                picture.notes.append(f"only the first of its {frames} frames is deblurred and written")
             return picture
+    except ImageReadError:
+        raise
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
@@ -160,10 +177,27 @@ def _from_pillow(img: Image.Image, mode: str, fmt: str, icc, path: Path) -> Pict
         transparent = mode == "PA" or "transparency" in img.info
         notes.append("a palette picture is written as " + ("RGBA" if transparent else "RGB"))
         return _split(np.asarray(img.convert("RGBA" if transparent else "RGB")).copy(), False, notes, fmt, icc)
+    if mode == "CMYK":
+        img, icc = _cmyk_to_srgb(img, icc)
+        notes.append("CMYK is written as RGB, " + ("converted to sRGB through its colour profile" if icc is None
+                                                   else "without a colour profile to convert it through"))
+        return _split(np.asarray(img).copy(), False, notes, fmt, None)
     if mode not in ("RGB", "RGBA"):
         notes.append(f"{mode} is written as RGB")
         img = img.convert("RGBA" if "A" in mode else "RGB")
     return _split(np.asarray(img).copy(), False, notes, fmt, icc)
+
+
+def _cmyk_to_srgb(img: Image.Image, icc) -> tuple[Image.Image, bytes | None]:
+    """A CMYK picture as sRGB: through its own colour profile where it has one (then (image, None)), else
+    Pillow's plain conversion (then (image, b"")). Either way the CMYK profile is gone: it must not tag RGB."""
+    if icc:
+        try:
+            return ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                             ImageCms.createProfile("sRGB"), outputMode="RGB"), None
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass
+    return img.convert("RGB"), b""
 
 
 def output_format(picture: Picture, suffix: str, ask: str = "same") -> tuple[str, str]:
@@ -176,7 +210,7 @@ def output_format(picture: Picture, suffix: str, ask: str = "same") -> tuple[str
     if picture.bits == 16 and fmt not in ("PNG", "TIFF"):
         picture.notes.append(f"16 bits cannot be written as {fmt}: written as PNG")
         fmt = "PNG"
-    keep = suffix.lower() if SUFFIXES.get(suffix.lower()) == fmt else FORMATS[fmt]
+    keep = suffix if SUFFIXES.get(suffix.lower()) == fmt else FORMATS[fmt]
     return fmt, keep
 
 
@@ -189,14 +223,15 @@ def write_picture(path, picture: Picture, rgb: np.ndarray, fmt: str = "PNG") -> 
         array = np.dstack([array, picture.alpha])
     with replacing(path, suffix=path.suffix or ".tmp") as tmp:
         if fmt == "PNG":
-            tmp.write_bytes(encode_png(array))
+            tmp.write_bytes(encode_png(array, picture.icc_profile))
         elif fmt == "TIFF" and array.dtype == np.uint16:
             tifffile.imwrite(tmp, array, photometric="minisblack" if array.ndim == 2 or array.shape[2] == 2 else "rgb",
-                             compression="zlib")
+                             compression="zlib", iccprofile=picture.icc_profile or None)
         else:
             img = Image.fromarray(array)
+            webp = {"lossless": True} if picture.lossless else {"quality": JPEG_QUALITY}
             options = {"JPEG": {"quality": JPEG_QUALITY, "subsampling": 0},
-                       "WEBP": {"quality": JPEG_QUALITY}, "TIFF": {"compression": "tiff_deflate"}}.get(fmt, {})
+                       "WEBP": {**webp, "exact": True}, "TIFF": {"compression": "tiff_deflate"}}.get(fmt, {})
             if picture.icc_profile:
                 options["icc_profile"] = picture.icc_profile
             if picture.exif and fmt in ("JPEG", "WEBP"):

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from ..data.imageio import ImageReadError, list_images, read_rgb
+from ..data.imageio import ImageReadError, is_grey, list_images, read_rgb
 from ..runtime.parallel import map_frames
 
 COURSE_LINE = "Average PSNR between corresponding images: {} dB"
@@ -77,11 +77,24 @@ def describe(summary: dict, short: bool = False) -> str:
     return text
 
 
+def _by_name(folder: Path, what: str) -> dict:
+    """{relative path without its suffix: relative path} of the images below ``folder``; two images that
+    differ only in their suffix ("a.png" and "a.jpg") are refused, since either could be the one graded."""
+    out: dict = {}
+    for p in list_images(folder, what):
+        key = p.with_suffix("").as_posix()
+        if key in out:
+            raise ValueError(f"{what} {folder} holds both {out[key]} and {p}: images are paired by name without "
+                             "the suffix; keep one of them")
+        out[key] = p
+    return out
+
+
 def paired_files(pred_dir, sharp_dir) -> list[tuple[Path, Path]]:
     """Match deblurred to sharp images by relative path (extension ignored); errors name what is missing."""
     pred_dir, sharp_dir = Path(pred_dir), Path(sharp_dir)
-    sharp = {p.with_suffix("").as_posix(): p for p in list_images(sharp_dir, "sharp folder")}
-    pred = {p.with_suffix("").as_posix(): p for p in list_images(pred_dir, "deblurred folder")}
+    sharp = _by_name(sharp_dir, "sharp folder")
+    pred = _by_name(pred_dir, "deblurred folder")
     missing = sorted(set(sharp) - set(pred))
     extra = sorted(set(pred) - set(sharp))
     if missing or extra:
@@ -111,6 +124,9 @@ def evaluate_dirs(pred_dir, sharp_dir, with_ssim=True) -> dict:
     graded = map_frames(grade, pairs)  # SSIM's filters release the GIL: a thread per core
     psnrs, ssims = [g[0] for g in graded], [g[1] for g in graded] if with_ssim else None
     out = summarize(psnrs, ssims)
+    mixed = [pred for pred, sharp in pairs if is_grey(pred) != is_grey(sharp)]
+    out["notes"] = [f"{len(mixed)} image(s) grey on one side and colour on the other, e.g. {mixed[0]}: compared "
+                    "as RGB, the grey one repeated on three channels"] if mixed else []
     names = [str(sharp_path.relative_to(sharp_dir)) for _, sharp_path in pairs]
     out["per_image"] = dict(zip(names, psnrs))
     out["per_image_ssim"] = dict(zip(names, ssims)) if with_ssim else None

@@ -163,6 +163,7 @@ def run_sweep(widths, models=("srcnn",), param_set: str = "default", nproc: int 
     base_set = os.environ.get(ENV_VAR) or param_set  # as every notebook does: the environment wins
     P = load_params(base_set)
     presets = [get_preset(p).name for p in P.presets]
+    paths.notebooks_dir()  # outside a clone: say so before anything is written
     root = sweep_dir()
     root.mkdir(parents=True, exist_ok=True)
     if not paths.splits_path().exists():  # the configurations share the prepared data: prepare it once

@@ -175,7 +175,7 @@ def deblur_picture(model, picture: np.ndarray, device, tile: int | None = None, 
     h, w = picture.shape[:2]
     side = tile_side(model, device) if tile is None else (tile or max(h, w))
     if (h > side or w > side) and side <= 2 * overlap + 16:
-        raise ValueError(f"tile {side} leaves no centre with an overlap of {overlap} px: use tile >= {2 * overlap + 16}")
+        raise ValueError(f"tile {side} leaves no centre with an overlap of {overlap} px: use tile > {2 * overlap + 16}")
     speed = accel.resolve(device, amp, channels_last="on", inference=True)
     model.eval()
     if speed.channels_last:  # the weights only, as predict_uint8 (the FFTs keep their NCHW input)
