@@ -178,8 +178,8 @@ def main(argv=None):
            "set_quantile": model.set_quantile, "views": args.views, "photos": sorted(photos),
            "frames": {f"{f:g}": names for f, (names, _) in ladder_frames.items()}, "ladder": {}}
     for f, (names, sharp) in ladder_frames.items():
-        photos = [n.rsplit("/", 1)[0] for n in names]
-        out["ladder"][f] = {f"{s:g}": measure(model, device, sharp, blur_for(s), args.views, photos=photos)
+        of_photo = [n.rsplit("/", 1)[0] for n in names]
+        out["ladder"][f] = {f"{s:g}": measure(model, device, sharp, blur_for(s), args.views, photos=of_photo)
                             for s in args.sigmas}
         print(f"factor {f:g}: {len(sharp)} frames read", flush=True)
     print(f"\n## the estimate on the sharpness ladder ({len(photos)} validation photos)\n")

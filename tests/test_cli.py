@@ -269,14 +269,23 @@ def test_evaluate_reads_16_bit_colour_by_the_rule_and_refuses_two_images_of_one_
         (root / "deep" / f"{i}.png").write_bytes(encode_png((s.astype(np.uint16) * 257 + 128 * (s < 255)).astype(np.uint16)))
     assert main(["evaluate", "--no-ssim", str(root / "deep"), str(root / "sharp")]) == 0
     assert "Average PSNR between corresponding images: inf dB" in capsys.readouterr().out
+    import tifffile
+
+    for i in range(3):  # the same as 16-bit TIFFs
+        (root / "deep" / f"{i}.png").unlink()
+        tifffile.imwrite(root / "deep" / f"{i}.tif", (sharp[i].astype(np.uint16) * 257 + 128 * (sharp[i] < 255))
+                         .astype(np.uint16), photometric="rgb")
+    assert main(["evaluate", "--no-ssim", str(root / "deep"), str(root / "sharp")]) == 0
+    assert "Average PSNR between corresponding images: inf dB" in capsys.readouterr().out
     Image.fromarray(sharp[0]).save(root / "blur" / "0.jpg")
     assert main(["evaluate", str(root / "blur"), str(root / "sharp")]) == 2
     assert "holds both 0.jpg and 0.png" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag,message", [(["--sigma=inf"], "--sigma must be a positive number"),
-                                          (["--tile", "abc"], "argument --tile: auto, 0 (whole)")])
-def test_deblur_refuses_an_infinite_sigma_and_a_tile_that_is_no_number(folders, tmp_path, capsys, flag, message):
+                                          (["--tile", "abc"], "argument --tile: auto, 0 (whole)"),
+                                          (["--tile", "144"], "--tile 144 leaves no centre")])
+def test_deblur_refuses_an_infinite_sigma_and_a_tile_that_is_no_number_or_too_small(folders, tmp_path, capsys, flag, message):
     from deblur_utils.networks.registry import build_model
     from deblur_utils.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 

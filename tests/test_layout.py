@@ -16,7 +16,7 @@ INNER_IMPORTS = {
     # the embedded photos' packages, imported where a photo is asked for (notebook 01's workers need neither)
     ("data.embedded", "photo_path"): {"skimage", "matplotlib"},
     # OpenCV, optional (requirements.txt installs it, the package does not require it): 16-bit colour PNGs
-    ("data.imageio", "read_png16"): {"cv2"},
+    ("data.imageio", "read_deep"): {"cv2"},
 }
 
 

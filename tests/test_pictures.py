@@ -181,6 +181,8 @@ def test_what_people_have_that_a_frame_is_not(tmp_path, rng, capsys):
     frames = [Image.fromarray(np.full((60, 80, 3), v, np.uint8)).convert("P") for v in (10, 200, 90)]
     frames[0].save(d / "moving.gif", save_all=True, append_images=frames[1:])
     Image.fromarray(rgb[:5, :7]).save(d / "tiny.png")
+    Image.fromarray(rgb[:6, :6]).save(d / "pair.gif")  # both tiny; pair.png is copied under a name of its own
+    Image.fromarray(rgb[:6, :6]).save(d / "pair.png")
     blind_checkpoint(tmp_path / "m.pt", reads=1.0)
     out = tmp_path / "out"
     assert main(["deblur", "--checkpoint", str(tmp_path / "m.pt"), str(d), str(out),
@@ -190,7 +192,7 @@ def test_what_people_have_that_a_frame_is_not(tmp_path, rng, capsys):
     assert Image.open(out / "tagged.png").info.get("icc_profile") == srgb
     printed = Image.open(out / "print.jpg")
     assert printed.mode == "RGB" and not printed.info.get("icc_profile")
-    assert "print.jpg: CMYK is written as RGB, without a colour profile" in said
+    assert "print.jpg: CMYK is written as RGB, its colour profile unusable (dropped)" in said
     ga = read_picture(out / "ga16.png")
     assert ga.grey and ga.bits == 16 and np.array_equal(ga.alpha, grey_alpha[..., 1])
     assert (out / "ga16.png").read_bytes()[25] == 4  # PNG colour type 4: grey + alpha
@@ -198,6 +200,8 @@ def test_what_people_have_that_a_frame_is_not(tmp_path, rng, capsys):
     report = {r["input"].rsplit("/", 1)[-1]: r for r in json.loads((tmp_path / "r.json").read_text())["pictures"]}
     assert report["tiny.png"]["status"] == "unchanged" and "too small to deblur (7x5" in report["tiny.png"]["reason"]
     assert (out / "tiny.png").read_bytes() == (d / "tiny.png").read_bytes()  # the file itself
+    assert (out / "pair_png.png").read_bytes() == (d / "pair.png").read_bytes()
+    assert report["pair.png"]["notes"] == ["written as pair_png.png: pair.png is another picture's"]
     Image.fromarray(np.full((60, 80, 3), 128, np.uint8)).save(tmp_path / "flat.jpg", quality=80)
     blind_checkpoint(tmp_path / "low.pt", reads=0.3)  # a fixed point of preset a's blur, read below keep_below
     assert main(["deblur", "--checkpoint", str(tmp_path / "low.pt"), str(tmp_path / "flat.jpg"), str(out)]) == 0
@@ -208,7 +212,7 @@ def test_what_people_have_that_a_frame_is_not(tmp_path, rng, capsys):
     Image.fromarray(rgb).save(d / "in" / "tagged.png")
     before = (d / "tagged.png").read_bytes()
     assert main(["deblur", "--checkpoint", str(tmp_path / "m.pt"), str(d), str(tmp_path)]) == 2
-    assert "would overwrite the input" in capsys.readouterr().err
+    assert "into IN, as" in capsys.readouterr().err
     assert (d / "tagged.png").read_bytes() == before
 
 
@@ -223,3 +227,21 @@ def test_a_16_bit_colour_png_without_opencv_names_what_to_install(tmp_path, monk
     with pytest.raises(ImageReadError) as err:
         read_picture(tmp_path / "deep.png")
     assert "pip install opencv-python-headless" in str(err.value) and "Replace or delete" not in str(err.value)
+
+
+def test_a_phones_mpo_is_a_jpeg_an_animated_lossless_webp_is_lossless_and_16_bit_cmyk_is_refused(tmp_path):
+    import tifffile
+
+    from deblur_utils.data.imageio import ImageReadError
+
+    frames = [Image.fromarray(np.full((40, 50, 3), v, np.uint8)) for v in (30, 160)]
+    frames[0].save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=frames[1:])
+    assert Image.open(tmp_path / "phone.jpg").format == "MPO"
+    phone = read_picture(tmp_path / "phone.jpg")
+    assert phone.format == "JPEG" and phone.notes == []
+    frames[0].save(tmp_path / "moving.webp", save_all=True, append_images=frames[1:], lossless=True)
+    moving = read_picture(tmp_path / "moving.webp")
+    assert moving.lossless and moving.notes == ["only the first of its 2 frames is deblurred and written"]
+    tifffile.imwrite(tmp_path / "print.tif", np.full((20, 30, 4), 30000, np.uint16), photometric="separated")
+    with pytest.raises(ImageReadError, match="a 16-bit CMYK TIFF, which is not read here"):
+        read_picture(tmp_path / "print.tif")

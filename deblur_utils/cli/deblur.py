@@ -25,7 +25,7 @@ from ..networks.blind import BlindWienerNet, GivenSigma, one_sigma
 from ..runtime.atomic import json_safe, replacing, write_json_atomic
 from ..training.checkpoint import model_from_checkpoint
 from ..training.config import pick_device
-from ..training.pictures import deblur_picture, picture_estimate
+from ..training.pictures import OVERLAP, deblur_picture, min_tile, picture_estimate
 
 MIN_SIDE = 16  # a picture narrower than this holds less than a blur kernel's worth of context: returned as it was
 
@@ -48,11 +48,10 @@ def pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     if dst.exists() and not dst.is_dir():
         raise ValueError(f"OUT ({dst}) is a file and IN ({src}) a folder: give a folder for OUT")
     jobs = [(src / rel, dst / rel) for rel in list_images(src, "input folder")]
-    inputs = {_stem(s).resolve(): s for s, _ in jobs}
-    for s, d in jobs:  # OUT above IN: IN/x/a.png would be written over IN/a.png
-        if _stem(d).resolve() in inputs:
-            raise ValueError(f"OUT ({dst}) would overwrite the input {inputs[_stem(d).resolve()]} with the picture "
-                             f"deblurred from {s}: give an OUT folder outside IN")
+    for s, d in jobs:  # OUT above IN: IN/x/a.png would be written into IN, over IN/a.png or beside it
+        if src.resolve() in d.resolve().parents:
+            raise ValueError(f"OUT ({dst}) would write the picture deblurred from {s} into IN, as {d}: give an OUT "
+                             "folder outside IN")
     return jobs
 
 
@@ -147,6 +146,9 @@ def cmd_deblur(args) -> int:
     jobs = pairs(args.in_dir, args.out_dir)
     nets = folder_models(model, jobs, device, args.one_blur, args.sigma)
     tile = None if args.tile == "auto" else int(args.tile)
+    if tile and tile <= min_tile():
+        raise ValueError(f"--tile {tile} leaves no centre with an overlap of {OVERLAP} px: use 0 (whole), auto or "
+                         f"a side above {min_tile()}")
     records, written = [], set()
     for src, dst in tqdm(jobs, desc="deblur", unit="picture", disable=len(jobs) == 1):
         t0 = time.monotonic()
@@ -164,18 +166,19 @@ def cmd_deblur(args) -> int:
             deblurred, reading = deblur_picture(net, picture.as_float(), device, tile=tile, amp=args.amp)
             status, reason, figures = outcome(net, reading, trained_up_to)
         fmt, suffix = output_format(picture, src.suffix, args.format)
-        path = with_format(dst, suffix)
+        path, named = with_format(dst, suffix), []
         if path.suffix != dst.suffix and Path(args.out_dir) == dst:  # OUT named a file of another format
-            picture.notes.append(f"written as {path.name}: {fmt}, as {'asked' if args.format == 'png' else 'its source'}"
-                                 f" (--format), not as OUT's {dst.suffix}")
+            named.append(f"written as {path.name}: {fmt}, as {'asked' if args.format == 'png' else 'its source'}"
+                         f" (--format), not as OUT's {dst.suffix}")
         if path in written:  # "a.png" and "a.gif" side by side, both written as PNG
             path = dst.with_name(f"{dst.stem}_{src.suffix.lstrip('.').lower()}{suffix}")
-            picture.notes.append(f"written as {path.name}: {with_format(dst, suffix).name} is another picture's")
+            named.append(f"written as {path.name}: {with_format(dst, suffix).name} is another picture's")
         written.add(path)
         if status == "unchanged" and fmt == picture.format and not picture.oriented:
             out = copy_unchanged(src, path, picture)
         else:
             out = write_picture(path, picture, _result(picture, deblurred, status), fmt)
+        picture.notes.extend(named)
         records.append({"input": str(src), "output": str(out), "status": status, "reason": reason, **figures,
                         "picture": picture.describe(), "notes": picture.notes,
                         "seconds": round(time.monotonic() - t0, 3)})
@@ -191,7 +194,7 @@ def copy_unchanged(src: Path, path: Path, picture: Picture) -> Path:
     so that a JPEG is not encoded again and every chunk of the file (a colour profile, metadata) is kept."""
     with replacing(path, suffix=path.suffix or ".tmp") as tmp:
         shutil.copyfile(src, tmp)
-    picture.notes.clear()  # nothing was converted
+    picture.notes.clear()  # nothing was converted (nor dropped: every frame of the file is there)
     return path
 
 

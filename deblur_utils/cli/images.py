@@ -37,16 +37,15 @@ def _image_pairs(in_dir: Path, out_dir: Path):
         raise ValueError(f"OUT_DIR ({out_dir}) must not be IN_DIR ({in_dir}) or a folder inside it: a rerun would "
                          "blur its own outputs")
     rels = list_images(in_dir, "input folder")
-    inputs = {(in_dir / rel).with_suffix("").resolve(): in_dir / rel for rel in rels}
     pairs, taken = [], set()
     for rel in rels:
         dst = out_dir / rel.with_suffix(".png")
         if dst in taken:
             dst = dst.with_name(f"{rel.stem}_{rel.suffix.lstrip('.').lower()}.png")
             print(f"note: {in_dir / rel} is written as {dst.name}: {rel.with_suffix('.png').name} is another image's")
-        if dst.with_suffix("").resolve() in inputs:  # OUT_DIR above IN_DIR
-            raise ValueError(f"OUT_DIR ({out_dir}) would overwrite the input {inputs[dst.with_suffix('').resolve()]}: "
-                             "give an OUT_DIR outside IN_DIR")
+        if in_dir.resolve() in dst.resolve().parents:  # OUT_DIR above IN_DIR: IN_DIR/x/a.png into IN_DIR
+            raise ValueError(f"OUT_DIR ({out_dir}) would write {in_dir / rel} blurred into IN_DIR, as {dst}: give "
+                             "an OUT_DIR outside IN_DIR")
         taken.add(dst)
         pairs.append((in_dir / rel, dst))
     return pairs

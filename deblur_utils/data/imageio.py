@@ -2,8 +2,9 @@
 
 Every mode Pillow opens is converted to 8-bit RGB with a stated rule:
 grey (L, I;16, I, F) is repeated on three channels, 16-bit values are scaled
-to 8 bits (v / 257, rounded), alpha is dropped (the colour under it is kept),
-palettes are expanded. Anything Pillow cannot decode raises ImageReadError
+to 8 bits (v / 257, rounded; 16-bit colour, which Pillow reads as 8 bits, through
+OpenCV for a PNG and tifffile for a TIFF), alpha is dropped (the colour under it
+is kept), palettes are expanded. Anything Pillow cannot decode raises ImageReadError
 naming the file.
 """
 from __future__ import annotations
@@ -13,7 +14,10 @@ import struct
 import zlib
 from pathlib import Path
 
+import warnings
+
 import numpy as np
+import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from ..runtime.atomic import replacing
@@ -23,6 +27,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".g
 
 class ImageReadError(ValueError):
     """An image file that cannot be read; the message names the file and the fix."""
+
+
+class NeedsOpenCV(ImageReadError):
+    """A 16-bit colour PNG met where OpenCV, which reads it at 16 bits, is not installed."""
 
 
 def is_image_name(path) -> bool:
@@ -57,10 +65,15 @@ def read_rgb(path) -> np.ndarray:
     path = Path(path)
     try:
         with Image.open(path) as img:
-            if img.format == "PNG" and img.mode in ("RGB", "RGBA", "LA") and png_header(path)[0] == 16:
-                deep = read_png16(path)  # Pillow would cut 16-bit colour to its high byte
-                deep = np.repeat(deep[..., :1], 3, axis=2) if png_header(path)[1] in (0, 4) else deep[..., :3]
-                return np.rint(deep / 257.0).astype(np.uint8)
+            if deep_colour(img, path):  # Pillow would cut it to its high byte
+                try:
+                    deep = read_deep(path, img.format)
+                except NeedsOpenCV as err:
+                    warnings.warn(f"{err}; read at 8 bits meanwhile (the high byte of each value)", stacklevel=2)
+                else:
+                    deep = deep[..., :1] if deep.ndim == 3 and deep.shape[2] == 2 else deep[..., :3] if deep.ndim == 3 \
+                        else deep[..., None]
+                    return np.rint(np.broadcast_to(deep, (*deep.shape[:2], 3)) / 257.0).astype(np.uint8)
             img.load()
             return to_rgb_uint8(img)
     except ImageReadError:
@@ -83,20 +96,39 @@ def png_header(path) -> tuple[int, int]:
     return (head[24], head[25]) if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 26 else (8, 2)
 
 
-def read_png16(path) -> np.ndarray:
-    """A 16-bit PNG as stored, uint16 (H, W) or (H, W, C) in RGB(A) order, read with OpenCV: Pillow reads
-    16-bit colour as 8 bits. OpenCV is optional (requirements.txt and the package's extra "pictures"
-    install it); without it, ImageReadError says what to install."""
+def deep_colour(img: Image.Image, path) -> bool:
+    """Whether ``img`` (open in Pillow, from ``path``) holds 16 bits per channel that Pillow reads as 8: a
+    16-bit RGB, RGBA or grey + alpha PNG, a TIFF of 16-bit samples other than plain grey."""
+    if img.format == "PNG":
+        return img.mode in ("RGB", "RGBA", "LA") and png_header(path)[0] == 16
+    return img.format == "TIFF" and 16 in tuple(np.atleast_1d(img.tag_v2.get(258, (8,)))) and \
+        not img.mode.startswith("I;16")
+
+
+def read_deep(path, fmt: str) -> np.ndarray:
+    """A ``deep_colour`` picture's first frame as stored, uint16 (H, W) grey, (H, W, 2) grey + alpha, (H, W, 3)
+    RGB or (H, W, 4) RGBA: a TIFF through tifffile (16-bit CMYK refused, with the fix), a PNG through
+    OpenCV (optional: requirements.txt and the package's extra "pictures" install it; without it,
+    ``NeedsOpenCV`` says what to install)."""
+    if fmt == "TIFF":
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if page.photometric == tifffile.PHOTOMETRIC.SEPARATED:
+                raise ImageReadError(f"{path}: a 16-bit CMYK TIFF, which is not read here: save it as RGB (or as "
+                                     "8-bit CMYK) first")
+            return page.asarray().astype(np.uint16, copy=False)
     try:
         import cv2
     except ImportError:
-        raise ImageReadError(f"{path}: a 16-bit colour PNG, which needs OpenCV to be read at 16 bits: "
-                             "pip install opencv-python-headless (the package's extra 'pictures')") from None
+        raise NeedsOpenCV(f"{path}: a 16-bit colour PNG, which needs OpenCV to be read at 16 bits: "
+                          "pip install opencv-python-headless (the package's extra 'pictures')") from None
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise ImageReadError(f"{path}: OpenCV could not read this 16-bit PNG. Replace or delete the file.")
     if array.ndim == 3 and array.shape[2] in (3, 4):
         array = array[..., [2, 1, 0, 3][:array.shape[2]]]  # OpenCV's BGR(A)
+    if png_header(path)[1] == 4 and array.ndim == 3 and array.shape[2] == 4:  # grey + alpha, read as RGBA
+        array = array[..., [0, 3]]
     return array.astype(np.uint16, copy=False)
 
 

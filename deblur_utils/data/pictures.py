@@ -24,7 +24,7 @@ import tifffile
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ..runtime.atomic import replacing
-from .imageio import ImageReadError, encode_png, png_header, read_png16
+from .imageio import ImageReadError, deep_colour, encode_png, read_deep
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp"}  # written as read
 SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
@@ -81,6 +81,9 @@ def _webp_lossless(path: Path) -> bool:
             tag, size = head[:4], int.from_bytes(head[4:], "little")
             if tag in (b"VP8L", b"VP8 "):
                 return tag == b"VP8L"
+            if tag == b"ANMF":  # an animation's frame: 16 bytes of its own, then the frame's chunks
+                f.seek(16, 1)
+                continue
             f.seek(size + (size & 1), 1)  # chunks are padded to an even size
     return False
 
@@ -108,17 +111,8 @@ _ORIENTED = range(2, 9)  # EXIF orientations that turn or flip the pixels
 
 def _read_16bit(path: Path, fmt: str, orientation: int, icc) -> Picture:
     """A 16-bit colour PNG (OpenCV) or 16-bit TIFF (tifffile), as it is stored."""
-    grey_alpha = False
-    if fmt == "TIFF":
-        array = tifffile.imread(path)
-    else:
-        array = read_png16(path)
-        grey_alpha = png_header(path)[1] == 4 and array.ndim == 3 and array.shape[2] == 4  # OpenCV: as RGBA
-        if grey_alpha:
-            array = array[..., [0, 3]]
-    if array.dtype != np.uint16:
-        array = array.astype(np.uint16)
-    picture = _split(_orient(array, orientation), array.ndim == 2 or grey_alpha, [], fmt, icc)
+    array = read_deep(path, fmt)
+    picture = _split(_orient(array, orientation), array.ndim == 2, [], fmt, icc)
     picture.oriented = orientation in _ORIENTED
     return picture
 
@@ -130,10 +124,10 @@ def read_picture(path) -> Picture:
         with Image.open(path) as img:
             fmt, mode, icc = img.format or "PNG", img.mode, img.info.get("icc_profile")
             orientation = img.getexif().get(ORIENTATION, 1)
-            sixteen = (fmt == "PNG" and mode in ("RGB", "RGBA", "LA") and png_header(path)[0] == 16) or \
-                (fmt == "TIFF" and 16 in tuple(np.atleast_1d(img.tag_v2.get(258, (8,)))) and mode != "I;16")
             frames = getattr(img, "n_frames", 1)
-            if sixteen:
+            if fmt == "MPO":  # a phone's JPEG that carries further images (MPF): a JPEG, its first image
+                fmt, frames = "JPEG", 1
+            if deep_colour(img, path):
                 picture = _read_16bit(path, fmt, orientation, icc)
             else:
                 exif = img.getexif()
@@ -178,9 +172,8 @@ def _from_pillow(img: Image.Image, mode: str, fmt: str, icc, path: Path) -> Pict
         notes.append("a palette picture is written as " + ("RGBA" if transparent else "RGB"))
         return _split(np.asarray(img.convert("RGBA" if transparent else "RGB")).copy(), False, notes, fmt, icc)
     if mode == "CMYK":
-        img, icc = _cmyk_to_srgb(img, icc)
-        notes.append("CMYK is written as RGB, " + ("converted to sRGB through its colour profile" if icc is None
-                                                   else "without a colour profile to convert it through"))
+        img, how = _cmyk_to_srgb(img, icc)
+        notes.append(f"CMYK is written as RGB, {how}")
         return _split(np.asarray(img).copy(), False, notes, fmt, None)
     if mode not in ("RGB", "RGBA"):
         notes.append(f"{mode} is written as RGB")
@@ -188,16 +181,17 @@ def _from_pillow(img: Image.Image, mode: str, fmt: str, icc, path: Path) -> Pict
     return _split(np.asarray(img).copy(), False, notes, fmt, icc)
 
 
-def _cmyk_to_srgb(img: Image.Image, icc) -> tuple[Image.Image, bytes | None]:
-    """A CMYK picture as sRGB: through its own colour profile where it has one (then (image, None)), else
-    Pillow's plain conversion (then (image, b"")). Either way the CMYK profile is gone: it must not tag RGB."""
-    if icc:
-        try:
-            return ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
-                                             ImageCms.createProfile("sRGB"), outputMode="RGB"), None
-        except (ImageCms.PyCMSError, OSError, ValueError):
-            pass
-    return img.convert("RGB"), b""
+def _cmyk_to_srgb(img: Image.Image, icc) -> tuple[Image.Image, str]:
+    """A CMYK picture as sRGB, and how: through its own colour profile where it has one that converts,
+    else Pillow's plain conversion. Either way the CMYK profile is gone: it must not tag RGB."""
+    if not icc:
+        return img.convert("RGB"), "without a colour profile to convert it through"
+    try:
+        return ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                         ImageCms.createProfile("sRGB"), outputMode="RGB"), \
+            "converted to sRGB through its colour profile"
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return img.convert("RGB"), "its colour profile unusable (dropped)"
 
 
 def output_format(picture: Picture, suffix: str, ask: str = "same") -> tuple[str, str]:

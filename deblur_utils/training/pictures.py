@@ -154,6 +154,11 @@ def picture_reading(model, picture: np.ndarray, device) -> Reading | None:
     return net.reading(sigma, gate, x_small, fixed)
 
 
+def min_tile(overlap: int = OVERLAP) -> int:
+    """The largest tile side that keeps no useful centre with ``overlap`` pixels of context each side."""
+    return 2 * overlap + 16
+
+
 def _windows(h: int, w: int, side: int, overlap: int):
     """(centre box, box with context) of every tile: centres of ``side - 2 overlap`` pixels cover the picture."""
     step = side - 2 * overlap
@@ -174,8 +179,8 @@ def deblur_picture(model, picture: np.ndarray, device, tile: int | None = None, 
     device = torch.device(device)
     h, w = picture.shape[:2]
     side = tile_side(model, device) if tile is None else (tile or max(h, w))
-    if (h > side or w > side) and side <= 2 * overlap + 16:
-        raise ValueError(f"tile {side} leaves no centre with an overlap of {overlap} px: use tile > {2 * overlap + 16}")
+    if (h > side or w > side) and side <= min_tile(overlap):
+        raise ValueError(f"tile {side} leaves no centre with an overlap of {overlap} px: use tile > {min_tile(overlap)}")
     speed = accel.resolve(device, amp, channels_last="on", inference=True)
     model.eval()
     if speed.channels_last:  # the weights only, as predict_uint8 (the FFTs keep their NCHW input)
