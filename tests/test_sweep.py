@@ -3,6 +3,8 @@ goes on past a failed configuration (exit 1, named), skips finished ones on a re
 PSNR per preset against parameter count and training time, with a table."""
 import json
 
+import pytest
+
 from deblur_utils import cli, params
 from deblur_utils.networks.registry import build_model, count_parameters
 from deblur_utils.report import sweep
@@ -41,3 +43,12 @@ def test_sweep_over_two_widths_writes_table_and_figure_and_reports_a_failure(iso
     assert cli.main(["sweep", "--widths", "4", "8", "--params", "ci"]) == 0
     out = capsys.readouterr().out
     assert out.count("finished before, skipped") == 2 and "02_train_srcnn" not in out
+
+
+def test_sweep_outside_a_clone_says_so_before_it_writes_anything(isolated_workdir, monkeypatch):
+    """Installed without the repository there are no notebooks to run: the sweep says so and leaves no
+    empty folder behind."""
+    monkeypatch.setattr(paths, "checkout_root", lambda: None)
+    with pytest.raises(FileNotFoundError, match="the notebooks are not installed with the package"):
+        sweep.run_sweep([8])
+    assert not sweep.sweep_dir().exists()
