@@ -99,8 +99,8 @@ def photo_spread(log_error: np.ndarray, photos: list) -> dict:
     groups = [log_error[[p == name for p in photos]] for name in dict.fromkeys(photos)]
     means = np.array([g.mean() for g in groups])
     rng = np.random.default_rng(0)
-    draws = [np.median(np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))]))
-             for _ in range(BOOTSTRAP)]
+    draws = [np.log(one_sigma(np.exp(np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))]))))
+             for _ in range(BOOTSTRAP)]  # the set's own rule, one_sigma, on each draw
     return {"photos": len(groups), "photo_spread": float(np.expm1(means.std(ddof=1))) if len(groups) > 1 else 0.0,
             "set_se": float(np.expm1(np.std(draws)))}
 

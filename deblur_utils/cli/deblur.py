@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..data.imageio import IMAGE_SUFFIXES, ImageReadError, list_images
+from ..data.imageio import IMAGE_SUFFIXES, ImageReadError, apart, list_images
 from ..data.pictures import Picture, output_format, read_picture, write_picture
 from ..networks.blind import BlindWienerNet, GivenSigma, one_sigma
 from ..runtime.atomic import json_safe, replacing, write_json_atomic
 from ..training.checkpoint import model_from_checkpoint
 from ..training.config import pick_device
-from ..training.pictures import OVERLAP, deblur_picture, min_tile, picture_estimate
+from ..training.pictures import check_tile, deblur_picture, picture_estimate
 
 MIN_SIDE = 16  # a picture narrower than this holds less than a blur kernel's worth of context: returned as it was
 
@@ -48,8 +48,9 @@ def pairs(src: Path, dst: Path) -> list[tuple[Path, Path]]:
     if dst.exists() and not dst.is_dir():
         raise ValueError(f"OUT ({dst}) is a file and IN ({src}) a folder: give a folder for OUT")
     jobs = [(src / rel, dst / rel) for rel in list_images(src, "input folder")]
+    inside = src.resolve()
     for s, d in jobs:  # OUT above IN: IN/x/a.png would be written into IN, over IN/a.png or beside it
-        if src.resolve() in d.resolve().parents:
+        if inside in d.resolve().parents:
             raise ValueError(f"OUT ({dst}) would write the picture deblurred from {s} into IN, as {d}: give an OUT "
                              "folder outside IN")
     return jobs
@@ -145,10 +146,9 @@ def cmd_deblur(args) -> int:
     model, device, trained_up_to = load(args)
     jobs = pairs(args.in_dir, args.out_dir)
     nets = folder_models(model, jobs, device, args.one_blur, args.sigma)
-    tile = None if args.tile == "auto" else int(args.tile)
-    if tile and tile <= min_tile():
-        raise ValueError(f"--tile {tile} leaves no centre with an overlap of {OVERLAP} px: use 0 (whole), auto or "
-                         f"a side above {min_tile()}")
+    tile = None if args.tile == "auto" else args.tile
+    if tile:
+        check_tile(tile, name="--tile")  # before any picture, not at the first large one
     records, written = [], set()
     for src, dst in tqdm(jobs, desc="deblur", unit="picture", disable=len(jobs) == 1):
         t0 = time.monotonic()
@@ -171,7 +171,7 @@ def cmd_deblur(args) -> int:
             named.append(f"written as {path.name}: {fmt}, as {'asked' if args.format == 'png' else 'its source'}"
                          f" (--format), not as OUT's {dst.suffix}")
         if path in written:  # "a.png" and "a.gif" side by side, both written as PNG
-            path = dst.with_name(f"{dst.stem}_{src.suffix.lstrip('.').lower()}{suffix}")
+            path = apart(path, src)
             named.append(f"written as {path.name}: {with_format(dst, suffix).name} is another picture's")
         written.add(path)
         if status == "unchanged" and fmt == picture.format and not picture.oriented:

@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..data.blur import blur_uint8, get_preset, kernel_size_for_sigma
-from ..data.imageio import ImageReadError, list_images, read_rgb, write_png_atomic
+from ..data.imageio import ImageReadError, apart, list_images, read_rgb, write_png_atomic
 from ..evaluation.metrics import COURSE_LINE, describe, evaluate_dirs
 from ..runtime.atomic import write_text
 
@@ -41,7 +41,7 @@ def _image_pairs(in_dir: Path, out_dir: Path):
     for rel in rels:
         dst = out_dir / rel.with_suffix(".png")
         if dst in taken:
-            dst = dst.with_name(f"{rel.stem}_{rel.suffix.lstrip('.').lower()}.png")
+            dst = apart(dst, rel)
             print(f"note: {in_dir / rel} is written as {dst.name}: {rel.with_suffix('.png').name} is another image's")
         if in_dir.resolve() in dst.resolve().parents:  # OUT_DIR above IN_DIR: IN_DIR/x/a.png into IN_DIR
             raise ValueError(f"OUT_DIR ({out_dir}) would write {in_dir / rel} blurred into IN_DIR, as {dst}: give "

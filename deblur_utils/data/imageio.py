@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 import struct
+import warnings
 import zlib
 from pathlib import Path
-
-import warnings
 
 import numpy as np
 import tifffile
@@ -37,6 +36,12 @@ def is_image_name(path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def apart(path: Path, source: Path) -> Path:
+    """``path`` named apart after its source's suffix ("a.png" written from "a.gif": "a_gif.png"): the
+    output of a second picture that would take another's name."""
+    return path.with_name(f"{path.stem}_{Path(source).suffix.lstrip('.').lower()}{path.suffix}")
+
+
 def to_rgb_uint8(img: Image.Image) -> np.ndarray:
     """Convert any Pillow image to uint8 RGB (H, W, 3) by the rules in the module docstring."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
@@ -47,17 +52,6 @@ def to_rgb_uint8(img: Image.Image) -> np.ndarray:
     if img.mode != "RGB":
         img = img.convert("RGBA").convert("RGB") if img.mode in ("P", "PA", "LA") else img.convert("RGB")
     return np.asarray(img, dtype=np.uint8).copy()
-
-
-def is_grey(path) -> bool:
-    """Whether an image file holds grey levels only (with or without alpha), from its header; False for a
-    file Pillow cannot open (reading it says why)."""
-    try:
-        with Image.open(path) as img:
-            return img.mode in ("1", "L", "LA", "I", "F") or img.mode.startswith("I;16") or \
-                (img.format == "PNG" and png_header(path)[1] in (0, 4))
-    except (OSError, SyntaxError, ValueError):
-        return False
 
 
 def read_rgb(path) -> np.ndarray:
@@ -71,9 +65,10 @@ def read_rgb(path) -> np.ndarray:
                 except NeedsOpenCV as err:
                     warnings.warn(f"{err}; read at 8 bits meanwhile (the high byte of each value)", stacklevel=2)
                 else:
-                    deep = deep[..., :1] if deep.ndim == 3 and deep.shape[2] == 2 else deep[..., :3] if deep.ndim == 3 \
-                        else deep[..., None]
-                    return np.rint(np.broadcast_to(deep, (*deep.shape[:2], 3)) / 257.0).astype(np.uint8)
+                    grey = deep.ndim == 2 or deep.shape[2] == 2  # grey, or grey + alpha
+                    colour = np.repeat((deep if deep.ndim == 2 else deep[..., 0])[..., None], 3, axis=2) if grey \
+                        else deep[..., :3]
+                    return np.rint(colour / 257.0).astype(np.uint8)
             img.load()
             return to_rgb_uint8(img)
     except ImageReadError:

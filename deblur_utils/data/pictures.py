@@ -112,9 +112,7 @@ _ORIENTED = range(2, 9)  # EXIF orientations that turn or flip the pixels
 def _read_16bit(path: Path, fmt: str, orientation: int, icc) -> Picture:
     """A 16-bit colour PNG (OpenCV) or 16-bit TIFF (tifffile), as it is stored."""
     array = read_deep(path, fmt)
-    picture = _split(_orient(array, orientation), array.ndim == 2, [], fmt, icc)
-    picture.oriented = orientation in _ORIENTED
-    return picture
+    return _split(_orient(array, orientation), array.ndim == 2, [], fmt, icc)
 
 
 def read_picture(path) -> Picture:
@@ -133,11 +131,11 @@ def read_picture(path) -> Picture:
                 exif = img.getexif()
                 img = ImageOps.exif_transpose(img)
                 picture = _from_pillow(img, mode, fmt, icc, path)
-                picture.oriented = orientation in _ORIENTED
                 picture.lossless = fmt == "WEBP" and _webp_lossless(path)
                 if len(exif):
                     exif[ORIENTATION] = 1
                     picture.exif = exif.tobytes()
+            picture.oriented = orientation in _ORIENTED
             if frames > 1:
                 picture.notes.append(f"only the first of its {frames} frames is deblurred and written")
             return picture

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from ..data.imageio import ImageReadError, is_grey, list_images, read_rgb
+from ..data.imageio import ImageReadError, list_images, read_rgb
 from ..runtime.parallel import map_frames
 
 COURSE_LINE = "Average PSNR between corresponding images: {} dB"
@@ -77,6 +77,11 @@ def describe(summary: dict, short: bool = False) -> str:
     return text
 
 
+def _grey(rgb: np.ndarray) -> bool:
+    """Whether a frame read as RGB holds grey levels only (its three channels equal)."""
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
+
+
 def _by_name(folder: Path, what: str) -> dict:
     """{relative path without its suffix: relative path} of the images below ``folder``; two images that
     differ only in their suffix ("a.png" and "a.jpg") are refused, since either could be the one graded."""
@@ -119,12 +124,12 @@ def evaluate_dirs(pred_dir, sharp_dir, with_ssim=True) -> dict:
         if pred.shape != sharp.shape:
             raise ImageReadError(f"{pred_path}: size {pred.shape[1]}x{pred.shape[0]} differs from the sharp "
                                  f"{sharp_path} ({sharp.shape[1]}x{sharp.shape[0]}): deblur at full size")
-        return psnr_db(sharp, pred), ssim(sharp, pred) if with_ssim else None
+        return psnr_db(sharp, pred), ssim(sharp, pred) if with_ssim else None, _grey(pred) != _grey(sharp)
 
     graded = map_frames(grade, pairs)  # SSIM's filters release the GIL: a thread per core
     psnrs, ssims = [g[0] for g in graded], [g[1] for g in graded] if with_ssim else None
     out = summarize(psnrs, ssims)
-    mixed = [pred for pred, sharp in pairs if is_grey(pred) != is_grey(sharp)]
+    mixed = [pred for (pred, _), g in zip(pairs, graded) if g[2]]
     out["notes"] = [f"{len(mixed)} image(s) grey on one side and colour on the other, e.g. {mixed[0]}: compared "
                     "as RGB, the grey one repeated on three channels"] if mixed else []
     names = [str(sharp_path.relative_to(sharp_dir)) for _, sharp_path in pairs]

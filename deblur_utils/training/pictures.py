@@ -154,9 +154,12 @@ def picture_reading(model, picture: np.ndarray, device) -> Reading | None:
     return net.reading(sigma, gate, x_small, fixed)
 
 
-def min_tile(overlap: int = OVERLAP) -> int:
-    """The largest tile side that keeps no useful centre with ``overlap`` pixels of context each side."""
-    return 2 * overlap + 16
+def check_tile(side: int, overlap: int = OVERLAP, name: str = "tile") -> None:
+    """ValueError, with the fix, for a tile too small to keep a centre with ``overlap`` pixels of context
+    each side (``name``: what the user called it)."""
+    if side <= 2 * overlap + 16:
+        raise ValueError(f"{name} {side} leaves no centre with an overlap of {overlap} px: use 0 (whole), auto or a "
+                         f"tile > {2 * overlap + 16}")
 
 
 def _windows(h: int, w: int, side: int, overlap: int):
@@ -179,8 +182,8 @@ def deblur_picture(model, picture: np.ndarray, device, tile: int | None = None, 
     device = torch.device(device)
     h, w = picture.shape[:2]
     side = tile_side(model, device) if tile is None else (tile or max(h, w))
-    if (h > side or w > side) and side <= min_tile(overlap):
-        raise ValueError(f"tile {side} leaves no centre with an overlap of {overlap} px: use tile > {min_tile(overlap)}")
+    if h > side or w > side:
+        check_tile(side, overlap)
     speed = accel.resolve(device, amp, channels_last="on", inference=True)
     model.eval()
     if speed.channels_last:  # the weights only, as predict_uint8 (the FFTs keep their NCHW input)
