@@ -64,6 +64,36 @@ def test_continuum_refuses_bad_settings(rng):
         ContinuumCrops(frames, 16, sigma_range=(2.0, 1.0))
 
 
+def test_continuum_draws_only_the_presets_asked_for(rng):
+    frames = np.stack([natural_like(rng, 48, 64)])
+    every = ContinuumCrops(frames, 16, sigma_range=(1.9, 2.4), preset_fraction=0.9, seed=5)
+    named = ContinuumCrops(frames, 16, sigma_range=(1.9, 2.4), preset_fraction=0.9, seed=5, presets=["a", "b", "c"])
+    some = ContinuumCrops(frames, 16, sigma_range=(1.9, 2.4), preset_fraction=0.9, seed=5, presets=["b", "c"])
+    drawn = np.concatenate([some.plan(step, 64, 16)["sigma"] for step in range(4)])
+    assert set(np.round(drawn[drawn < 1.9], 6)) == {1.0, 1.6}  # no preset a, both of the others
+    for step in range(3):  # null is every preset, in the same order: the same batches as before the option
+        assert np.array_equal(every.plan(step, 32, 16)["sigma"], named.plan(step, 32, 16)["sigma"])
+    with pytest.raises(ValueError, match="non-empty list"):
+        ContinuumCrops(frames, 16, presets=[])
+
+
+def test_a_preset_a_crop_teaches_the_blind_refiner_nothing(rng):
+    """Why the default's deconvolution draws preset crops of b and c only (``continuum_presets``): at
+    preset a's sigma the gate is shut and the output is the floor, whatever the refiner's weights."""
+    torch.manual_seed(0)
+    net = BlindWienerNet(width=8, blocks=1, floor_balance=1e-5)
+    torch.nn.init.normal_(net.tail.weight, std=0.1)  # a refiner that changes its input
+    sharp = natural_like(rng, 32, 40)
+    for preset, sigma, moved in (("a", 0.3, False), ("b", 1.0, True)):
+        x = _to_t(blur_uint8(sharp, preset)).requires_grad_(False)
+        net.zero_grad()
+        loss = ((net(x, sigma=torch.tensor([sigma])) - _to_t(sharp)) ** 2).mean()
+        loss.backward()
+        grads = [p.grad for p in [*net.head.parameters(), *net.blocks.parameters(), *net.tail.parameters(),
+                                  net.wiener.log_balance]]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads) is moved, preset
+
+
 def _to_t(img):
     return to_tensor(img[None])
 

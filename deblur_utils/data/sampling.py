@@ -1,7 +1,7 @@
 """Training batches blurred on the fly: random crops of Set A, each with its own Gaussian.
 
-``ContinuumCrops`` draws, per image, a sigma (one of the course presets with probability
-``preset_fraction``, else drawn from ``sigma_range``, uniformly in sigma or in log sigma
+``ContinuumCrops`` draws, per image, a sigma (one of the course presets, or of ``presets``, with
+probability ``preset_fraction``, else drawn from ``sigma_range``, uniformly in sigma or in log sigma
 (``sigma_law``); kernel size ``kernel_size_for_sigma``),
 cuts a crop with enough real context around it (reflect-101 at frame borders, as the
 blur itself uses) and blurs it on the training device with ``blur_torch.blur_valid_q8``:
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .blur import PRESETS
+from .blur import PRESETS, get_preset
 from .blur_torch import blur_valid_q8, margin_for
 
 PRESET_SIGMAS = tuple(p.sigma for p in PRESETS.values())
@@ -33,7 +33,7 @@ class ContinuumCrops:
     """Batches (blurred, sharp, sigma) of ``crop`` x ``crop`` patches from uint8 frames (N, H, W, 3)."""
 
     def __init__(self, sharp_frames, crop: int, sigma_range=(0.25, 2.4), preset_fraction: float = 0.3,
-                 seed: int = 0, augment: bool = True, sigma_law: str = "uniform"):
+                 seed: int = 0, augment: bool = True, sigma_law: str = "uniform", presets=None):
         self.frames = sharp_frames
         n, h, w = sharp_frames.shape[:3]
         if crop > h or crop > w:
@@ -48,14 +48,18 @@ class ContinuumCrops:
         self.crop, self.sigma_range, self.preset_fraction = crop, (lo, hi), preset_fraction
         self.sigma_law = sigma_law
         self.seed, self.augment = seed, augment
+        if presets is not None and (isinstance(presets, str) or not len(presets)):
+            raise ValueError(f"the presets drawn with preset_fraction must be a non-empty list of preset names "
+                             f"({list(PRESETS)}) or null (every preset), got {presets!r}")
+        self.preset_sigmas = PRESET_SIGMAS if presets is None else tuple(get_preset(p).sigma for p in presets)
 
     def sigmas(self, gen: torch.Generator, n: int) -> np.ndarray:
         lo, hi = self.sigma_range
         u = torch.rand(n, generator=gen, dtype=torch.float64)
         u = lo * (hi / lo) ** u if self.sigma_law == "log" else lo + (hi - lo) * u
-        pick = torch.randint(0, len(PRESET_SIGMAS), (n,), generator=gen)
+        pick = torch.randint(0, len(self.preset_sigmas), (n,), generator=gen)
         use_preset = torch.rand(n, generator=gen) < self.preset_fraction
-        return np.where(use_preset.numpy(), np.array(PRESET_SIGMAS)[pick.numpy()], u.numpy())
+        return np.where(use_preset.numpy(), np.array(self.preset_sigmas)[pick.numpy()], u.numpy())
 
     def plan(self, step: int, batch_size: int, crop: int, stream: int = 0) -> dict:
         """What batch ``step`` holds: frame index, crop corner, sigma and flips per image (deterministic)."""

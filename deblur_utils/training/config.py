@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..data.blur import get_preset
 from ..runtime import accel
 
 
@@ -62,6 +63,10 @@ class TrainConfig:
     sigma_range: list = field(default_factory=lambda: [0.25, 2.4])
     preset_fraction: float = 0.3
     sigma_law: str = "uniform"     # "log": uniform in log sigma, as many mild blurs (0.4-0.6) as strong ones
+    # The presets the continuum draws with ``preset_fraction`` (None: every preset). The blind Wiener
+    # network's output at preset a is its fixed floor, whatever its weights (the no-harm gate is shut
+    # there), so its refiner learns nothing from a preset-a crop; its estimator draws every preset still.
+    continuum_presets: list | None = None
     # Blind Wiener model only: the deconvolution trains on the true sigma times exp(N(0, sigma_jitter)), so
     # it learns to live with an estimate that is off; the estimator trains on its own batch of larger crops.
     sigma_jitter: float = 0.05
@@ -108,6 +113,16 @@ class TrainConfig:
             raise ValueError(f"estimator_tau must be in (0, 1) (0.5: the median of log sigma), got {self.estimator_tau!r}")
         if self.blur_sampling not in ("sets", "continuum"):
             raise ValueError(f"blur_sampling must be 'sets' or 'continuum', got {self.blur_sampling!r}")
+        if self.continuum_presets is not None:
+            if isinstance(self.continuum_presets, str) or not isinstance(self.continuum_presets, (list, tuple)) \
+                    or not self.continuum_presets:
+                raise ValueError(f"continuum_presets must be a non-empty list of preset names (e.g. [b, c]) or "
+                                 f"null (every preset), got {self.continuum_presets!r}")
+            for p in self.continuum_presets:
+                try:
+                    get_preset(p)
+                except ValueError as e:
+                    raise ValueError(f"continuum_presets: {e}") from None
         if self.blur_sampling == "continuum" and self.crop_size is None:
             raise ValueError("blur_sampling='continuum' trains on crops: set crop_size (e.g. 64)")
 

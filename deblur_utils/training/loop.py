@@ -105,7 +105,7 @@ def _setup(cfg, processed_dir, run_dir: Path, ranks, device) -> _Run:
         distributed.barrier(ranks)
     r.dataset = PairedFrames(train_arrays, cfg.presets, cfg.crop_size, augment=cfg.crop_size is not None)
     r.continuum = (ContinuumCrops(train_arrays["sharp"], cfg.crop_size, cfg.sigma_range, cfg.preset_fraction, seed,
-                                  sigma_law=cfg.sigma_law)
+                                  sigma_law=cfg.sigma_law, presets=cfg.continuum_presets)
                    if cfg.blur_sampling == "continuum" else None)
     r.loss_fn = LOSSES[cfg.loss]
     r.objective = objective_for(model, r.loss_fn, cfg, train_arrays, seed, device)
