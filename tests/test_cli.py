@@ -51,7 +51,7 @@ def test_blur_writes_each_image_blurred(folders):
     np.testing.assert_array_equal(read_rgb(root / "out" / "0.png"), blur_uint8(sharp[0], "c"))
 
 
-@pytest.mark.parametrize("args,message", [(["--preset", "q"], "unknown blur preset 'q'"),
+@pytest.mark.parametrize("args,message", [(["--preset", "q"], "--preset q: choose a, b or c, or give the blur itself with --sigma"),
                                           (["--kernel-size", "4", "--sigma", "1"], "kernel_size must be odd")])
 def test_blur_bad_preset_is_refused(folders, capsys, args, message):
     root, _ = folders
@@ -311,3 +311,111 @@ def test_evaluate_says_when_grey_is_compared_with_colour(folders, capsys):
     Image.open(root / "blur" / "1.png").convert("L").save(root / "blur" / "1.png")
     assert main(["evaluate", "--no-ssim", str(root / "blur"), str(root / "sharp")]) == 0
     assert "# note: 1 image(s) grey on one side and colour on the other, e.g." in capsys.readouterr().out
+
+
+def _identity_checkpoint(path):
+    from deblur_utils.networks.registry import build_model
+    from deblur_utils.training.checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+
+    save_checkpoint(path, {"format": CHECKPOINT_FORMAT, "model": "resnet", "model_kwargs": {"width": 8, "blocks": 1},
+                           "weights": build_model("resnet", width=8, blocks=1).state_dict(), "parameters": 1})
+    return str(path)
+
+
+def test_a_report_or_json_path_that_is_no_json_file_is_refused_before_anything_is_written(folders, tmp_path, capsys):
+    """A slip of the arguments (--report naming an input picture, the checkpoint) once wrote JSON over it."""
+    root, _ = folders
+    ckpt = _identity_checkpoint(tmp_path / "id.pt")
+    picture, before = root / "blur" / "1.png", (root / "blur" / "1.png").read_bytes()
+    for argv in (["deblur", "--checkpoint", ckpt, "--report", str(picture), str(root / "blur"), str(root / "out")],
+                 ["deblur", "--checkpoint", ckpt, "--report", ckpt, str(root / "blur"), str(root / "out")],
+                 ["evaluate", "--json", str(root / "sharp" / "0.png"), str(root / "blur"), str(root / "sharp")],
+                 ["evaluate", "--json", str(root), str(root / "blur"), str(root / "sharp")]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert "does not end in .json" in err or "is a folder" in err
+    assert picture.read_bytes() == before and not (root / "out").exists()
+    assert read_rgb(root / "sharp" / "0.png").shape == (48, 64, 3)
+    assert main(["deblur", "--checkpoint", ckpt, "--report", str(tmp_path / "r.json"), str(root / "blur"),
+                 str(root / "out")]) == 0
+
+
+def test_blur_and_evaluate_see_a_phones_picture_upright_as_deblur_does(tmp_path, rng, capsys):
+    from PIL import Image
+
+    sharp = natural_like(rng, 40, 56)
+    (tmp_path / "in").mkdir()
+    stored = Image.fromarray(np.rot90(sharp, 1).copy())  # stored turned left; orientation 6 turns it back
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "in" / "phone.jpg", exif=exif.tobytes(), quality=100, subsampling=0)
+    assert read_rgb(tmp_path / "in" / "phone.jpg").shape == (40, 56, 3)
+    assert main(["blur", "--preset", "a", str(tmp_path / "in" / "phone.jpg"), str(tmp_path / "blurred")]) == 0
+    assert read_rgb(tmp_path / "blurred" / "phone.png").shape == (40, 56, 3)  # one file in: blurred into OUT_DIR
+    assert main(["deblur", "--checkpoint", _identity_checkpoint(tmp_path / "id.pt"), str(tmp_path / "in"),
+                 str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--no-ssim", str(tmp_path / "out"), str(tmp_path / "in")]) == 0  # no size mismatch
+    assert float(capsys.readouterr().out.splitlines()[1].split(": ")[1].split()[0]) > 35
+
+
+def test_files_that_are_no_pictures_read_here_are_named_and_outputs_replaced_are_counted(folders, tmp_path, capsys):
+    root, _ = folders
+    (root / "blur" / "IMG_1.HEIC").write_bytes(b"\0" * 16)
+    (root / "blur" / "notes.txt").write_text("x")
+    (root / "blur" / "old.jfif").write_bytes((root / "blur" / "0.png").read_bytes())  # a JPEG name, read as one
+    ckpt = _identity_checkpoint(tmp_path / "id.pt")
+    assert main(["deblur", "--checkpoint", ckpt, "--report", str(tmp_path / "r.json"), str(root / "blur"),
+                 str(root / "out")]) == 0
+    said = capsys.readouterr().out
+    assert "2 file(s) below IN are not pictures read here and were left out (1 .heic, 1 .txt" in said
+    assert "replaced" not in said and (root / "out" / "old.png").exists()
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert sorted(p.rsplit("/", 1)[-1] for p in report["left_out"]) == ["IMG_1.HEIC", "notes.txt"]
+    assert main(["deblur", "--checkpoint", ckpt, str(root / "blur"), str(root / "out")]) == 0
+    assert "note: 4 file(s) already in OUT were replaced" in capsys.readouterr().out
+    assert main(["blur", str(root / "blur"), str(root / "blurred")]) == 0
+    assert "2 file(s) below" in capsys.readouterr().out
+
+
+def test_a_name_near_the_limit_is_written_and_an_output_that_cannot_be_written_skips_only_that_picture(
+        folders, tmp_path, capsys):
+    root, _ = folders
+    long = "n" * 240 + ".png"  # its temporary name would pass 255 bytes
+    (root / "blur" / long).write_bytes((root / "blur" / "0.png").read_bytes())
+    (root / "blur" / "sub").mkdir()
+    (root / "blur" / "sub" / "a.png").write_bytes((root / "blur" / "1.png").read_bytes())
+    (root / "out").mkdir()
+    (root / "out" / "sub").write_text("a file where OUT/sub/ would be")
+    ckpt = _identity_checkpoint(tmp_path / "id.pt")
+    assert main(["deblur", "--checkpoint", ckpt, str(root / "blur"), str(root / "out")]) == 1
+    printed = capsys.readouterr()
+    assert (root / "out" / long).exists() and (root / "out" / "2.png").exists()  # the folder went on
+    assert "skipped:" in printed.err and "could not be written" in printed.err and "sub/a.png" in printed.err
+    assert "4 deblurred" in printed.out and "1 skipped" in printed.out
+
+
+def test_pillows_pixel_guard_names_the_file_in_the_library_and_is_lifted_for_the_commands(folders, monkeypatch):
+    from PIL import Image
+
+    from deblur_utils.data.imageio import ImageReadError
+
+    root, sharp = folders
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 48x64 frames: over twice the guard, as a panorama is
+    with pytest.raises(ImageReadError, match="0.png"):
+        read_rgb(root / "sharp" / "0.png")
+    assert main(["blur", "--preset", "c", str(root / "sharp"), str(root / "out")]) == 0
+    np.testing.assert_array_equal(read_rgb(root / "out" / "0.png"), blur_uint8(sharp[0], "c"))
+
+
+def test_an_interrupted_deblur_says_that_a_rerun_starts_over(folders, tmp_path, monkeypatch, capsys):
+    from deblur_utils.cli import deblur
+
+    def stop(args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(deblur, "cmd_deblur", stop)
+    root, _ = folders
+    assert main(["deblur", "--checkpoint", "x.pt", str(root / "blur"), str(root / "out")]) == 2
+    assert "a rerun does every picture again" in capsys.readouterr().err

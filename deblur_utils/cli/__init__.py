@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +42,25 @@ def _tile(value: str):
     return side
 
 
+def _json_file(value: str) -> str:
+    """--report, --json: a file to write JSON into. It must end in .json, so that no picture, checkpoint or
+    other file is ever written over by a slip of the arguments, and its folder must be writable (said
+    before any picture is read, not after the last)."""
+    path = Path(value)
+    if path.suffix.lower() != ".json":
+        raise argparse.ArgumentTypeError(f"{value!r} does not end in .json: name a JSON file, e.g. report.json "
+                                         "(nothing but a .json file is written there)")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a folder: name a JSON file in it, e.g. {path / 'report.json'}")
+    folder = path.absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(f"{value}: {folder} cannot be written: name a file in a folder you can "
+                                         "write")
+    return value
+
+
 def _image_commands(sub) -> None:
     """evaluate, deblur, blur: the commands on folders of images."""
     e = sub.add_parser("evaluate", help="average PSNR of deblurred images against sharp ones, like the course script",
@@ -50,7 +70,8 @@ def _image_commands(sub) -> None:
     e.add_argument("pred_dir", help="folder of deblurred images")
     e.add_argument("sharp_dir", help="folder of sharp originals, same relative names")
     e.add_argument("--no-ssim", action="store_true", help="skip SSIM (faster)")
-    e.add_argument("--json", help="also write per-image PSNRs and the summary to this JSON file")
+    e.add_argument("--json", type=_json_file, help="also write per-image PSNRs and the summary to this JSON file "
+                                                   "(a name ending in .json)")
     e.set_defaults(fn=("images", "cmd_evaluate"))
 
     d = sub.add_parser("deblur", help="deblur a picture, or every picture below a folder, with a checkpoint; each "
@@ -71,8 +92,9 @@ def _image_commands(sub) -> None:
     d.add_argument("--tile", default="auto", type=_tile,
                    help="auto (default): pictures larger than the device's free memory allows go through in "
                         "overlapping tiles of the side it allows; a number: tiles of that side; 0: always whole")
-    d.add_argument("--report", help="write what was done to each picture (sigma read, deblurred or unchanged and "
-                                     "why, notes) to this JSON file")
+    d.add_argument("--report", type=_json_file,
+                   help="write what was done to each picture (sigma read, deblurred or unchanged and why, notes) "
+                        "to this JSON file (a name ending in .json)")
     d.add_argument("--amp", default="off", choices=["auto", "bf16", "fp16", "off"],
                    help="mixed precision (auto: bf16/fp16 on CUDA, bf16 on a CPU with native bf16 such as "
                         "AVX512-BF16 once oneDNN may use it: ONEDNN_MAX_CPU_ISA=ALL, see "
@@ -89,11 +111,15 @@ def _image_commands(sub) -> None:
                         "benchmarks/ablation.py views); 1 (default): one view, as the report grades")
     d.set_defaults(fn=("deblur", "cmd_deblur"))
 
-    b = sub.add_parser("blur", help="blur every image in IN_DIR into OUT_DIR (8-bit RGB PNG as Set B, same names)")
+    b = sub.add_parser("blur", help="blur every image in IN_DIR into OUT_DIR (8-bit RGB PNG as Set B, same names)",
+                       description="Blurs every picture below IN_DIR (recursively; its EXIF orientation applied) "
+                                   "with one Gaussian, quantised as the course's Set B, into an 8-bit RGB PNG of the "
+                                   "same relative name under OUT_DIR.")
     b.add_argument("--preset", default="b", help="a, b or c (default b)")
     b.add_argument("--kernel-size", type=int, help="custom blur: odd kernel size (with --sigma)")
     b.add_argument("--sigma", type=float, help="custom blur: sigma in pixels (kernel size defaults to 2*ceil(3 sigma)+1)")
-    b.add_argument("in_dir"), b.add_argument("out_dir")
+    b.add_argument("in_dir", metavar="IN_DIR", help="a folder of sharp pictures")
+    b.add_argument("out_dir", metavar="OUT_DIR", help="the folder the blurred PNGs go to (not inside IN_DIR)")
     b.set_defaults(fn=("images", "cmd_blur"))
 
 def _data_commands(sub) -> None:
@@ -199,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# What an interrupted command leaves, and what its rerun does.
+_INTERRUPTED = {"deblur": "interrupted; the pictures written so far are whole (each file is written at once); "
+                          "a rerun does every picture again",
+                "blur": "interrupted; the pictures written so far are whole; a rerun blurs every picture again",
+                "evaluate": "interrupted; nothing was written"}
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     module, name = args.fn
@@ -211,4 +244,4 @@ def main(argv=None) -> int:
     except OSError as err:  # a full disk (runtime.atomic.DiskFullError) and the like: what happened, where
         return _err(str(err))
     except KeyboardInterrupt:
-        return _err("interrupted; finished files are kept, rerun to continue")
+        return _err(_INTERRUPTED.get(args.command, "interrupted; finished files are kept, rerun to continue"))

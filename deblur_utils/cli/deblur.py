@@ -22,10 +22,11 @@ from tqdm.auto import tqdm
 from ..data.imageio import IMAGE_SUFFIXES, ImageReadError, apart, list_images
 from ..data.pictures import Picture, output_format, read_picture, write_picture
 from ..networks.blind import BlindWienerNet, GivenSigma, one_sigma
-from ..runtime.atomic import json_safe, replacing, write_json_atomic
+from ..runtime.atomic import DiskFullError, json_safe, replacing, write_json_atomic
 from ..training.checkpoint import model_from_checkpoint
 from ..training.config import pick_device
 from ..training.pictures import check_tile, deblur_picture, picture_estimate
+from .folders import by_suffix, left_out, lift_pixel_guard, writable
 
 MIN_SIDE = 16  # a picture narrower than this holds less than a blur kernel's worth of context: returned as it was
 
@@ -134,7 +135,7 @@ def folder_models(model, jobs, device, one_blur: bool, sigma: float | None) -> d
             except ImageReadError:  # the deblurring pass names it
                 continue
             if not too_small(picture):  # returned as it was, and said so, by the deblurring pass
-                estimates.append(picture_estimate(model, picture.as_float(), device, model.set_quantile))
+                estimates.append(picture_estimate(model, picture.as_read(), device, model.set_quantile))
         if estimates:
             told = one_sigma(estimates)
             print(f"{folder}: one blur, sigma {told:.3f} (the median of {len(estimates)} pictures' estimates)")
@@ -143,8 +144,10 @@ def folder_models(model, jobs, device, one_blur: bool, sigma: float | None) -> d
 
 
 def cmd_deblur(args) -> int:
+    lift_pixel_guard()
     model, device, trained_up_to = load(args)
     jobs = pairs(args.in_dir, args.out_dir)
+    writable(Path(args.out_dir))
     nets = folder_models(model, jobs, device, args.one_blur, args.sigma)
     tile = None if args.tile == "auto" else args.tile
     if tile:
@@ -163,7 +166,8 @@ def cmd_deblur(args) -> int:
             reason = (f"too small to deblur ({picture.rgb.shape[1]}x{picture.rgb.shape[0]}: a side under {MIN_SIDE} "
                       "pixels): returned as it was")
         else:
-            deblurred, reading = deblur_picture(net, picture.as_float(), device, tile=tile, amp=args.amp)
+            deblurred, reading = deblur_picture(net, picture.as_float(), device, tile=tile, amp=args.amp,
+                                                read_from=None if picture.bits == 8 else picture.as_read())
             status, reason, figures = outcome(net, reading, trained_up_to)
         fmt, suffix = output_format(picture, src.suffix, args.format)
         path, named = with_format(dst, suffix), []
@@ -174,15 +178,23 @@ def cmd_deblur(args) -> int:
             path = apart(path, src)
             named.append(f"written as {path.name}: {with_format(dst, suffix).name} is another picture's")
         written.add(path)
-        if status == "unchanged" and fmt == picture.format and not picture.oriented:
-            out = copy_unchanged(src, path, picture)
-        else:
-            out = write_picture(path, picture, _result(picture, deblurred, status), fmt)
+        replaced = path.exists()
+        try:
+            if status == "unchanged" and fmt == picture.format and not picture.oriented:
+                out = copy_unchanged(src, path, picture)
+            else:
+                out = write_picture(path, picture, _result(picture, deblurred, status), fmt)
+        except DiskFullError:
+            raise
+        except OSError as err:  # this picture's output only (a name too long, a folder of another owner)
+            records.append({"input": str(src), "status": "skipped",
+                            "reason": f"{src}: its output {path} could not be written ({err.strerror or err})"})
+            continue
         picture.notes.extend(named)
         records.append({"input": str(src), "output": str(out), "status": status, "reason": reason, **figures,
-                        "picture": picture.describe(), "notes": picture.notes,
+                        "picture": picture.describe(), "notes": picture.notes, "replaced": replaced,
                         "seconds": round(time.monotonic() - t0, 3)})
-    return finish(records, args, jobs)
+    return finish(records, args, jobs, left_out(Path(args.in_dir)))
 
 
 def too_small(picture: Picture) -> bool:
@@ -204,9 +216,11 @@ def _result(picture: Picture, deblurred: np.ndarray | None, status: str) -> np.n
     return picture.rgb if status == "unchanged" else picture.from_float(deblurred)
 
 
-def finish(records: list, args, jobs) -> int:
-    """Say what was done: each note and skipped picture by name, each folder's sigmas, the counts; write
+def finish(records: list, args, jobs, others: list | None = None) -> int:
+    """Say what was done: each note and skipped picture by name, each folder's sigmas, the counts, the files
+    already in OUT that were replaced and the files of IN that are not pictures read here; write
     ``--report``. Exit status 1 when a picture was skipped."""
+    others = others or []
     for r in records:
         for note in r.get("notes", []):
             print(f"note: {r['input']}: {note}")
@@ -231,9 +245,17 @@ def finish(records: list, args, jobs) -> int:
     print(f"{counts['deblurred'] + counts['sharp']} deblurred ({counts['sharp']} of them read as sharp: only preset "
           f"a's blur undone), {counts['unchanged']} unchanged, {counts['skipped']} skipped -> "
           f"{records[0]['output'] if len(records) == 1 and 'output' in records[0] else args.out_dir}")
+    replaced = [r["output"] for r in records if r.get("replaced")]
+    if replaced:
+        print(f"note: {len(replaced)} file(s) already in OUT were replaced by this run's output"
+              + (f" (as {replaced[0]})" if len(replaced) == 1 else "") + " (--report lists them)")
+    if others:
+        print(f"note: {len(others)} file(s) below IN are not pictures read here and were left out ({by_suffix(others)}; "
+              f"read: {', '.join(IMAGE_SUFFIXES)}): convert them (a phone's HEIC, a camera's raw file) to PNG, "
+              "TIFF or JPEG first" + ("" if args.report else "; --report lists them"))
     if args.report:
         write_json_atomic(args.report, json_safe({"checkpoint": str(args.checkpoint), "counts": counts,
-                                                  "pictures": records}))
+                                                  "pictures": records, "left_out": [str(f) for f in others]}))
         print(f"report: {args.report}")
     return 1 if counts["skipped"] else 0
 

@@ -13,9 +13,11 @@ from ..data.blur import blur_uint8, get_preset, kernel_size_for_sigma
 from ..data.imageio import ImageReadError, apart, list_images, read_rgb, write_png_atomic
 from ..evaluation.metrics import COURSE_LINE, describe, evaluate_dirs
 from ..runtime.atomic import write_text
+from .folders import by_suffix, left_out, lift_pixel_guard, writable
 
 
 def cmd_evaluate(args) -> int:
+    lift_pixel_guard()
     result = evaluate_dirs(args.pred_dir, args.sharp_dir, with_ssim=not args.no_ssim)
     print(result["n_images"])
     psnrs = list(result["per_image"].values())
@@ -33,6 +35,11 @@ def _image_pairs(in_dir: Path, out_dir: Path):
     """(input, output PNG) per image below ``in_dir``; of two inputs that would share an output ("a.png" and
     "a.tif"), the second is written as "a_tif.png", said on the terminal."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
+    if in_dir.is_file():  # one picture, into the folder OUT_DIR
+        dst = out_dir / in_dir.with_suffix(".png").name
+        if dst.resolve() == in_dir.resolve():
+            raise ValueError(f"OUT_DIR ({out_dir}) would write the blurred picture over {in_dir}: give another folder")
+        return [(in_dir, dst)]
     if out_dir.resolve() == in_dir.resolve() or in_dir.resolve() in out_dir.resolve().parents:
         raise ValueError(f"OUT_DIR ({out_dir}) must not be IN_DIR ({in_dir}) or a folder inside it: a rerun would "
                          "blur its own outputs")
@@ -62,6 +69,7 @@ def _map_folder(in_dir, out_dir, fn, desc, batch: int = 1) -> int:
         pending.clear()
 
     pairs = _image_pairs(in_dir, out_dir)
+    writable(Path(out_dir), "OUT_DIR")
     for src, dst in tqdm(pairs, desc=desc, unit="image"):
         try:
             img = read_rgb(src)
@@ -75,16 +83,25 @@ def _map_folder(in_dir, out_dir, fn, desc, batch: int = 1) -> int:
     print(f"{len(pairs) - len(skipped)} image(s) written to {out_dir}")
     for s in skipped:
         print(f"skipped: {s}", file=sys.stderr)
+    others = left_out(Path(in_dir))
+    if others:
+        print(f"note: {len(others)} file(s) below {in_dir} are not pictures read here and were left out "
+              f"({by_suffix(others)})")
     return 1 if skipped else 0
 
 
 def cmd_blur(args) -> int:
+    lift_pixel_guard()
     if args.kernel_size is not None and args.sigma is None:
         raise ValueError("--kernel-size needs --sigma too (a custom blur is a kernel size and a sigma)")
     if args.sigma is not None:
         k = args.kernel_size if args.kernel_size is not None else kernel_size_for_sigma(args.sigma)
         preset = get_preset((k, args.sigma))
     else:
-        preset = get_preset(args.preset)
+        try:
+            preset = get_preset(args.preset)
+        except ValueError:
+            raise ValueError(f"--preset {args.preset}: choose a, b or c, or give the blur itself with --sigma S "
+                             "(and --kernel-size K)") from None
     return _map_folder(args.in_dir, args.out_dir, lambda imgs: [blur_uint8(i, preset) for i in imgs],
                        f"blur {preset.name}")

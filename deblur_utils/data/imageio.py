@@ -21,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..runtime.atomic import replacing
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 
 
 class ImageReadError(ValueError):
@@ -54,11 +54,24 @@ def to_rgb_uint8(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.uint8).copy()
 
 
+ORIENTATION = 0x0112  # the EXIF tag: how the stored pixels are to be turned to be seen
+
+
+def orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """An array as EXIF orientation ``orientation`` (1-8) says the picture is to be seen."""
+    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 1)[::-1],
+           8: lambda a: np.rot90(a, 1)}
+    return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array
+
+
 def read_rgb(path) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3); ImageReadError names the file when it cannot."""
+    """Read an image file as uint8 RGB (H, W, 3), as it is to be seen (its EXIF orientation applied, as
+    ``deblur`` and OpenCV's reader apply it); ImageReadError names the file when it cannot."""
     path = Path(path)
     try:
         with Image.open(path) as img:
+            turn = img.getexif().get(ORIENTATION, 1)
             if deep_colour(img, path):  # Pillow would cut it to its high byte
                 try:
                     deep = read_deep(path, img.format)
@@ -68,13 +81,16 @@ def read_rgb(path) -> np.ndarray:
                     grey = deep.ndim == 2 or deep.shape[2] == 2  # grey, or grey + alpha
                     colour = np.repeat((deep if deep.ndim == 2 else deep[..., 0])[..., None], 3, axis=2) if grey \
                         else deep[..., :3]
-                    return np.rint(colour / 257.0).astype(np.uint8)
+                    return orient(np.rint(colour / 257.0).astype(np.uint8), turn)
             img.load()
-            return to_rgb_uint8(img)
+            return orient(to_rgb_uint8(img), turn)
     except ImageReadError:
         raise
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(f"{path}: {err} The deblur, blur and evaluate commands read it; elsewhere, raise "
+                             "PIL.Image.MAX_IMAGE_PIXELS first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageReadError(
             f"{path}: not a readable image ({err.__class__.__name__}: {err}). "
@@ -134,9 +150,10 @@ def _png_chunk(tag: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
 
 
-def encode_png(image: np.ndarray, icc_profile: bytes | None = None) -> bytes:
+def encode_png(image: np.ndarray, icc_profile: bytes | None = None, dpi=None, exif: bytes | None = None) -> bytes:
     """A lossless PNG of an (H, W) or (H, W, C) uint8 or uint16 array (C: 1 grey, 2 grey + alpha, 3 RGB,
-    4 RGBA; 8 or 16 bits per channel), tagged with ``icc_profile`` (an iCCP chunk) when one is given.
+    4 RGBA; 8 or 16 bits per channel), tagged with ``icc_profile`` (an iCCP chunk), ``dpi`` (x, y: a pHYs
+    chunk) and ``exif`` (Pillow's ``Exif.tobytes()``: an eXIf chunk) when they are given.
 
     Written for speed, since notebook 01 writes four PNGs per frame of the course's 24,000: every
     row takes PNG's "Up" filter (the difference from the row above, one numpy subtraction) and zlib
@@ -156,6 +173,10 @@ def encode_png(image: np.ndarray, icc_profile: bytes | None = None) -> bytes:
     packer = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_HUFFMAN_ONLY)
     header = struct.pack(">IIBBBBB", width, height, depth, _PNG_COLOUR_TYPE[channels], 0, 0, 0)
     profile = _png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile)) if icc_profile else b""
+    if dpi:  # pixels per metre, unit 1 (the metre)
+        profile += _png_chunk(b"pHYs", struct.pack(">IIB", *(round(d / 0.0254) for d in dpi[:2]), 1))
+    if exif:
+        profile += _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif)
     return b"".join((b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header), profile,
                      _png_chunk(b"IDAT", packer.compress(filtered.tobytes()) + packer.flush()),
                      _png_chunk(b"IEND", b"")))

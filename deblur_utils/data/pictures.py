@@ -24,13 +24,12 @@ import tifffile
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ..runtime.atomic import replacing
-from .imageio import ImageReadError, deep_colour, encode_png, read_deep
+from .imageio import ORIENTATION, ImageReadError, deep_colour, encode_png, orient, read_deep
 
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "BMP": ".bmp", "WEBP": ".webp"}  # written as read
-SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
+SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".jfif": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP",
             ".webp": "WEBP"}
 JPEG_QUALITY = 95
-ORIENTATION = 0x0112  # the EXIF tag
 
 
 @dataclass
@@ -48,6 +47,7 @@ class Picture:
     exif: bytes | None = None  # the source's EXIF, its orientation set to 1 (applied to the pixels)
     oriented: bool = False  # whether an EXIF orientation other than 1 was applied to the pixels
     lossless: bool = False  # a WebP stored losslessly, written back so
+    dpi: tuple | None = None  # the resolution the file states (x, y), as seen (after the orientation), kept
 
     @property
     def bits(self) -> int:
@@ -60,6 +60,16 @@ class Picture:
     def as_float(self) -> np.ndarray:
         """The colour as float32 (H, W, 3) in [0, 1]."""
         return self.rgb.astype(np.float32) / np.float32(self.top)
+
+    def as_read(self) -> np.ndarray:
+        """The colour as the blur estimate reads it, float32 (H, W, 3) in [0, 1]: an 8-bit picture as it is, a
+        16-bit one rounded to 8 bits (v / 257). The estimate learned blur from 8-bit frames, whose rounding
+        leaves a flat floor in the spectrum; a 16-bit picture without noise has none, and its spectrum,
+        falling on below that floor, reads as a stronger blur (sigma 1.55 for a blur of 1.0). The 16 bits
+        themselves are deblurred (``as_float``)."""
+        if self.bits == 8:
+            return self.as_float()
+        return (np.rint(self.rgb / 257.0) / 255.0).astype(np.float32)
 
     def from_float(self, rgb: np.ndarray) -> np.ndarray:
         """float (H, W, 3) in [0, 1] back to this picture's type, rounded once."""
@@ -88,14 +98,6 @@ def _webp_lossless(path: Path) -> bool:
     return False
 
 
-def _orient(array: np.ndarray, orientation: int) -> np.ndarray:
-    """An array as EXIF orientation ``orientation`` (1-8) says the picture is to be seen."""
-    ops = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-           5: lambda a: np.swapaxes(a, 0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: np.rot90(a, 1)[::-1],
-           8: lambda a: np.rot90(a, 1)}
-    return np.ascontiguousarray(ops[orientation](array)) if orientation in ops else array
-
-
 def _split(array: np.ndarray, grey: bool, notes: list, fmt: str, icc) -> Picture:
     """A Picture from an (H, W), (H, W, 2), (H, W, 3) or (H, W, 4) array (grey, grey + alpha, RGB, RGBA)."""
     if array.ndim == 2:
@@ -112,7 +114,7 @@ _ORIENTED = range(2, 9)  # EXIF orientations that turn or flip the pixels
 def _read_16bit(path: Path, fmt: str, orientation: int, icc) -> Picture:
     """A 16-bit colour PNG (OpenCV) or 16-bit TIFF (tifffile), as it is stored."""
     array = read_deep(path, fmt)
-    return _split(_orient(array, orientation), array.ndim == 2, [], fmt, icc)
+    return _split(orient(array, orientation), array.ndim == 2, [], fmt, icc)
 
 
 def read_picture(path) -> Picture:
@@ -125,6 +127,7 @@ def read_picture(path) -> Picture:
             frames = getattr(img, "n_frames", 1)
             if fmt == "MPO":  # a phone's JPEG that carries further images (MPF): a JPEG, its first image
                 fmt, frames = "JPEG", 1
+            dpi, dropped = img.info.get("dpi"), _dropped(img)
             if deep_colour(img, path):
                 picture = _read_16bit(path, fmt, orientation, icc)
             else:
@@ -132,10 +135,13 @@ def read_picture(path) -> Picture:
                 img = ImageOps.exif_transpose(img)
                 picture = _from_pillow(img, mode, fmt, icc, path)
                 picture.lossless = fmt == "WEBP" and _webp_lossless(path)
-                if len(exif):
+                if len(exif) and fmt != "TIFF":  # a TIFF's own tags describe its layout: not EXIF to carry over
                     exif[ORIENTATION] = 1
                     picture.exif = exif.tobytes()
             picture.oriented = orientation in _ORIENTED
+            if dpi and all(d and d > 0 for d in dpi[:2]):
+                picture.dpi = tuple(dpi[1::-1]) if orientation in (5, 6, 7, 8) else tuple(dpi[:2])
+            picture.notes.extend(dropped)
             if frames > 1:
                 picture.notes.append(f"only the first of its {frames} frames is deblurred and written")
             return picture
@@ -143,9 +149,30 @@ def read_picture(path) -> Picture:
         raise
     except FileNotFoundError:
         raise ImageReadError(f"{path}: no such file") from None
+    except Image.DecompressionBombError as err:
+        raise ImageReadError(f"{path}: {err} The deblur command reads it; elsewhere, raise "
+                             "PIL.Image.MAX_IMAGE_PIXELS first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ImageReadError(f"{path}: not a readable image ({err.__class__.__name__}: {err}). "
                              "Replace or delete the file.") from None
+
+
+_TIFF_TAGS = {270: "ImageDescription", 271: "Make", 272: "Model", 305: "Software", 306: "DateTime", 315: "Artist",
+              33432: "Copyright"}  # what a TIFF states about itself, beyond pixels, profile and resolution
+
+
+def _dropped(img: Image.Image) -> list:
+    """Notes on what a picture states that is not written back: a PNG's text chunks, a TIFF's descriptive
+    tags (its colour profile, its resolution and, written as JPEG, WebP or PNG, its EXIF are kept)."""
+    notes = []
+    text = getattr(img, "text", None) if img.format == "PNG" else None
+    if text:
+        notes.append(f"its PNG text ({', '.join(sorted(text))}) is not kept")
+    if img.format == "TIFF":
+        tags = [name for tag, name in _TIFF_TAGS.items() if tag in img.tag_v2]
+        if tags:
+            notes.append(f"its TIFF tags {', '.join(tags)} are not kept")
+    return notes
 
 
 def _from_pillow(img: Image.Image, mode: str, fmt: str, icc, path: Path) -> Picture:
@@ -215,10 +242,11 @@ def write_picture(path, picture: Picture, rgb: np.ndarray, fmt: str = "PNG") -> 
         array = np.dstack([array, picture.alpha])
     with replacing(path, suffix=path.suffix or ".tmp") as tmp:
         if fmt == "PNG":
-            tmp.write_bytes(encode_png(array, picture.icc_profile))
+            tmp.write_bytes(encode_png(array, picture.icc_profile, picture.dpi, picture.exif))
         elif fmt == "TIFF" and array.dtype == np.uint16:
+            where = {"resolution": picture.dpi, "resolutionunit": tifffile.RESUNIT.INCH} if picture.dpi else {}
             tifffile.imwrite(tmp, array, photometric="minisblack" if array.ndim == 2 or array.shape[2] == 2 else "rgb",
-                             compression="zlib", iccprofile=picture.icc_profile or None)
+                             compression="zlib", iccprofile=picture.icc_profile or None, **where)
         else:
             img = Image.fromarray(array)
             webp = {"lossless": True} if picture.lossless else {"quality": JPEG_QUALITY}
@@ -228,6 +256,8 @@ def write_picture(path, picture: Picture, rgb: np.ndarray, fmt: str = "PNG") -> 
                 options["icc_profile"] = picture.icc_profile
             if picture.exif and fmt in ("JPEG", "WEBP"):
                 options["exif"] = picture.exif
+            if picture.dpi and fmt in ("JPEG", "TIFF", "BMP"):
+                options["dpi"] = tuple(round(d) for d in picture.dpi)
             img.save(tmp, format=fmt, **options)
     return path
 

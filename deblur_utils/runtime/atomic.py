@@ -49,13 +49,25 @@ def check_space(folder, needed: int, what: str) -> None:
                             "Free space (or set DEBLUR_WORKDIR to a larger disk) and rerun: finished files are kept.")
 
 
+NAME_MAX = 255  # bytes in one file name (ext4, APFS, NTFS): a temporary name must fit too
+
+
+def temporary_prefix(name: str, suffix: str) -> str:
+    """".<name>." for a temporary file beside ``name``, cut so that the whole temporary name (with mkstemp's
+    8 characters and ``suffix``) fits ``NAME_MAX`` bytes: a picture whose name is near the limit is written
+    like any other."""
+    room = NAME_MAX - 2 - 8 - len(os.fsencode(suffix))
+    raw = os.fsencode(name)
+    return f".{os.fsdecode(raw[:room]) if len(raw) > room else name}."
+
+
 @contextlib.contextmanager
 def replacing(path, suffix: str = ".tmp"):
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on error it is removed (a
     full disk raises DiskFullError, naming the folder and the space free)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path.name, suffix), suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -166,8 +166,9 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     """Load one of our checkpoints with ``weights_only=True`` (no code runs); clear errors otherwise."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist: train first (notebook 02 or "
-                                "`python -m deblur_utils train`) or check the path")
+        raise FileNotFoundError(f"checkpoint {path} does not exist: check the path, or train one (notebook 02 "
+                                "writes runs/<ours>/best.pt; outside a clone `deblur prepare` then `deblur train "
+                                "--recipe ours --out-dir runs/ours`, about 7 minutes on 2 CPU cores, README.md)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # pickle errors, truncated zip, unsafe globals

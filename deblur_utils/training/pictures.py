@@ -135,8 +135,9 @@ def picture_estimate(model: BlindWienerNet, picture: np.ndarray, device, quantil
 
 
 def picture_reading(model, picture: np.ndarray, device) -> Reading | None:
-    """What a blind Wiener network (or one given its sigma, ``GivenSigma``) reads from the whole picture;
-    None for a network that reads nothing (SRCNN and the others)."""
+    """What a blind Wiener network (or one given its sigma, ``GivenSigma``) reads from the whole picture
+    (float, [0, 1], on the 8-bit grid: ``Picture.as_read``); None for a network that reads nothing (SRCNN
+    and the others)."""
     net = model.model if isinstance(model, GivenSigma) else model
     if not isinstance(net, BlindWienerNet):
         return None
@@ -174,11 +175,14 @@ def _windows(h: int, w: int, side: int, overlap: int):
 
 @torch.inference_mode()
 def deblur_picture(model, picture: np.ndarray, device, tile: int | None = None, overlap: int = OVERLAP,
-                   progress: bool = True, amp: str = "off") -> tuple[np.ndarray, Reading | None]:
+                   progress: bool = True, amp: str = "off", read_from: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, Reading | None]:
     """Deblur one picture, float32 (H, W, 3) in [0, 1], in tiles of at most ``tile`` x ``tile`` pixels
     (None: ``tile_side``'s, from the device's free memory; 0: whole); returns (the picture deblurred,
-    float32 in [0, 1], unrounded; the reading it was deblurred with). A picture no larger than a tile
-    goes through whole: a 256x448 frame comes out as ``predict_uint8`` deblurs it."""
+    float32 in [0, 1], unrounded; the reading it was deblurred with). ``read_from``: the picture as the
+    blur is read from it when that is not the picture itself (a 16-bit picture rounded to 8 bits,
+    ``Picture.as_read``). A picture no larger than a tile goes through whole: a 256x448 frame comes out
+    as ``predict_uint8`` deblurs it."""
     device = torch.device(device)
     h, w = picture.shape[:2]
     side = tile_side(model, device) if tile is None else (tile or max(h, w))
@@ -188,7 +192,7 @@ def deblur_picture(model, picture: np.ndarray, device, tile: int | None = None, 
     model.eval()
     if speed.channels_last:  # the weights only, as predict_uint8 (the FFTs keep their NCHW input)
         model.to(memory_format=torch.channels_last)
-    reading = picture_reading(model, picture, device)
+    reading = picture_reading(model, picture if read_from is None else read_from, device)
     out = np.empty((h, w, 3), np.float32)
     windows = [((0, h, 0, w), (0, h, 0, w))] if h <= side and w <= side else list(_windows(h, w, side, overlap))
     for (y0, y1, x0, x1), (ya, yb, xa, xb) in tqdm(windows, desc=f"{w}x{h} in tiles", unit="tile",
