@@ -475,7 +475,7 @@ VARIANTS = {  # changes to the parameter set's `ours` (model_kwargs merged key b
     "w24 b3, batch 8, 3,584 steps": {"epochs": 7, "estimator_batch": 24},
     "w32 b4, batch 8, 4,608 steps": {"model_kwargs": {"width": 32, "blocks": 4}},
     "w48 b4 on 2x2 blocks, batch 8, 4,608 steps": {"model_kwargs": {"width": 48, "blocks": 4, "refine_scale": 2}},
-    "default, preset crops b and c only": {"continuum_presets": ["b", "c"]},
+    "default, preset crops a, b and c": {"continuum_presets": None},  # before 2026-12-05: a's crops teach nothing
 }
 LADDER_SHARP = {"factors": (3, 4), "sigmas": (1.0, 1.2, 1.6)}  # refiner --ladder: the sharp end, as the course's frames'
 

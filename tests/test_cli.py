@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -373,7 +374,7 @@ def test_files_that_are_no_pictures_read_here_are_named_and_outputs_replaced_are
     assert "2 file(s) below IN are not pictures read here and were left out (1 .heic, 1 .txt" in said
     assert "replaced" not in said and (root / "out" / "old.png").exists()
     report = json.loads((tmp_path / "r.json").read_text())
-    assert sorted(p.rsplit("/", 1)[-1] for p in report["left_out"]) == ["IMG_1.HEIC", "notes.txt"]
+    assert sorted(Path(p).name for p in report["left_out"]) == ["IMG_1.HEIC", "notes.txt"]
     assert main(["deblur", "--checkpoint", ckpt, str(root / "blur"), str(root / "out")]) == 0
     assert "note: 4 file(s) already in OUT were replaced" in capsys.readouterr().out
     assert main(["blur", str(root / "blur"), str(root / "blurred")]) == 0
@@ -393,7 +394,7 @@ def test_a_name_near_the_limit_is_written_and_an_output_that_cannot_be_written_s
     assert main(["deblur", "--checkpoint", ckpt, str(root / "blur"), str(root / "out")]) == 1
     printed = capsys.readouterr()
     assert (root / "out" / long).exists() and (root / "out" / "2.png").exists()  # the folder went on
-    assert "skipped:" in printed.err and "could not be written" in printed.err and "sub/a.png" in printed.err
+    assert "skipped:" in printed.err and "could not be written" in printed.err and str(Path("sub", "a.png")) in printed.err
     assert "4 deblurred" in printed.out and "1 skipped" in printed.out
 
 
@@ -419,3 +420,23 @@ def test_an_interrupted_deblur_says_that_a_rerun_starts_over(folders, tmp_path, 
     root, _ = folders
     assert main(["deblur", "--checkpoint", "x.pt", str(root / "blur"), str(root / "out")]) == 2
     assert "a rerun does every picture again" in capsys.readouterr().err
+
+
+def test_blur_of_one_picture_into_its_own_folder_is_refused_and_an_unwritable_output_skips_only_it(folders, capsys):
+    root, _ = folders
+    assert main(["blur", str(root / "sharp" / "0.png"), str(root / "sharp")]) == 2
+    assert "is the folder of" in capsys.readouterr().err
+    (root / "sharp" / "sub").mkdir()
+    (root / "sharp" / "sub" / "a.png").write_bytes((root / "sharp" / "1.png").read_bytes())
+    (root / "out").mkdir()
+    (root / "out" / "sub").write_text("a file where OUT_DIR/sub/ would be")
+    assert main(["blur", str(root / "sharp"), str(root / "out")]) == 1
+    printed = capsys.readouterr()
+    assert "could not be written" in printed.err and (root / "out" / "2.png").exists()
+
+
+def test_a_json_path_the_system_refuses_is_an_argument_error_not_a_traceback(folders, capsys):
+    root, _ = folders
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", "--json", "r" * 300 + ".json", str(root / "blur"), str(root / "sharp")])
+    assert stop.value.code == 2 and "too long" in capsys.readouterr().err.lower()

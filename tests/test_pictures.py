@@ -294,3 +294,14 @@ def test_the_resolution_and_exif_are_kept_and_what_is_not_is_said(tmp_path, rng,
             written = Image.open(next(out.glob(name + ".*")))
             assert tuple(round(v) for v in written.info["dpi"]) == dpi
         assert Image.open(next(out.glob("photo.*"))).getexif()[0x010F] == "a camera maker"  # in PNG too (eXIf)
+
+
+def test_a_name_cut_for_its_temporary_file_keeps_whole_characters():
+    import os
+
+    from deblur_utils.runtime.atomic import NAME_MAX, temporary_prefix
+
+    name = "写真" * 60 + ".png"  # 364 bytes: more than a temporary name may hold
+    prefix = temporary_prefix(name, ".png")
+    assert len(os.fsencode(prefix)) + 8 + 4 <= NAME_MAX and prefix.encode("utf-8")  # valid UTF-8
+    assert name.startswith(prefix[1:-1]) and temporary_prefix("a.png", ".png") == ".a.png."

@@ -47,13 +47,20 @@ def _json_file(value: str) -> str:
     other file is ever written over by a slip of the arguments, and its folder must be writable (said
     before any picture is read, not after the last)."""
     path = Path(value)
+    try:
+        return _checked_json(path, value)
+    except OSError as err:  # a name too long, a folder that cannot be searched
+        raise argparse.ArgumentTypeError(f"{value}: {err.strerror or err}") from None
+
+
+def _checked_json(path: Path, value: str) -> str:
     if path.suffix.lower() != ".json":
         raise argparse.ArgumentTypeError(f"{value!r} does not end in .json: name a JSON file, e.g. report.json "
                                          "(nothing but a .json file is written there)")
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} is a folder: name a JSON file in it, e.g. {path / 'report.json'}")
     folder = path.absolute().parent
-    while not folder.exists():
+    while not folder.exists() and folder.parent != folder:  # a missing drive is its own parent
         folder = folder.parent
     if not os.access(folder, os.W_OK):
         raise argparse.ArgumentTypeError(f"{value}: {folder} cannot be written: name a file in a folder you can "
@@ -118,7 +125,7 @@ def _image_commands(sub) -> None:
     b.add_argument("--preset", default="b", help="a, b or c (default b)")
     b.add_argument("--kernel-size", type=int, help="custom blur: odd kernel size (with --sigma)")
     b.add_argument("--sigma", type=float, help="custom blur: sigma in pixels (kernel size defaults to 2*ceil(3 sigma)+1)")
-    b.add_argument("in_dir", metavar="IN_DIR", help="a folder of sharp pictures")
+    b.add_argument("in_dir", metavar="IN_DIR", help="a folder of sharp pictures, or one picture")
     b.add_argument("out_dir", metavar="OUT_DIR", help="the folder the blurred PNGs go to (not inside IN_DIR)")
     b.set_defaults(fn=("images", "cmd_blur"))
 

@@ -11,6 +11,7 @@ terminal with a line per folder and the counts.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import sys
 import time
@@ -178,7 +179,7 @@ def cmd_deblur(args) -> int:
             path = apart(path, src)
             named.append(f"written as {path.name}: {with_format(dst, suffix).name} is another picture's")
         written.add(path)
-        replaced = path.exists()
+        replaced = os.path.lexists(path)  # never raises (a name too long, a folder not searchable)
         try:
             if status == "unchanged" and fmt == picture.format and not picture.oriented:
                 out = copy_unchanged(src, path, picture)

@@ -23,7 +23,7 @@ def writable(out: Path, name: str = "OUT") -> None:
     """ValueError, with the fix, when nothing can be written at ``out`` (its nearest existing folder is
     read-only): said before any picture is read, not at the first one written."""
     folder = out if out.is_dir() else out.parent
-    while not folder.exists():
+    while not folder.exists() and folder.parent != folder:  # a missing drive is its own parent
         folder = folder.parent
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{name} ({out}) cannot be written: {folder} is read-only for you; give a folder you can "

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from ..data.blur import blur_uint8, get_preset, kernel_size_for_sigma
 from ..data.imageio import ImageReadError, apart, list_images, read_rgb, write_png_atomic
 from ..evaluation.metrics import COURSE_LINE, describe, evaluate_dirs
-from ..runtime.atomic import write_text
+from ..runtime.atomic import DiskFullError, write_text
 from .folders import by_suffix, left_out, lift_pixel_guard, writable
 
 
@@ -36,10 +36,10 @@ def _image_pairs(in_dir: Path, out_dir: Path):
     "a.tif"), the second is written as "a_tif.png", said on the terminal."""
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if in_dir.is_file():  # one picture, into the folder OUT_DIR
-        dst = out_dir / in_dir.with_suffix(".png").name
-        if dst.resolve() == in_dir.resolve():
-            raise ValueError(f"OUT_DIR ({out_dir}) would write the blurred picture over {in_dir}: give another folder")
-        return [(in_dir, dst)]
+        if out_dir.resolve() == in_dir.parent.resolve():
+            raise ValueError(f"OUT_DIR ({out_dir}) is the folder of {in_dir}: the blurred PNG would take the place of "
+                             "a picture of that name there; give another folder")
+        return [(in_dir, out_dir / in_dir.with_suffix(".png").name)]
     if out_dir.resolve() == in_dir.resolve() or in_dir.resolve() in out_dir.resolve().parents:
         raise ValueError(f"OUT_DIR ({out_dir}) must not be IN_DIR ({in_dir}) or a folder inside it: a rerun would "
                          "blur its own outputs")
@@ -64,8 +64,13 @@ def _map_folder(in_dir, out_dir, fn, desc, batch: int = 1) -> int:
     skipped, pending = [], []
 
     def flush():
-        for ((_, dst), _), img in zip(pending, fn([img for _, img in pending])):
-            write_png_atomic(dst, img)
+        for ((src, dst), _), img in zip(pending, fn([img for _, img in pending])):
+            try:
+                write_png_atomic(dst, img)
+            except DiskFullError:
+                raise
+            except OSError as err:  # this picture's output only (a name too long, a folder of another owner)
+                skipped.append(f"{src}: its output {dst} could not be written ({err.strerror or err})")
         pending.clear()
 
     pairs = _image_pairs(in_dir, out_dir)

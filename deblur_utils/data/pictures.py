@@ -127,19 +127,18 @@ def read_picture(path) -> Picture:
             frames = getattr(img, "n_frames", 1)
             if fmt == "MPO":  # a phone's JPEG that carries further images (MPF): a JPEG, its first image
                 fmt, frames = "JPEG", 1
-            dpi, dropped = img.info.get("dpi"), _dropped(img)
+            dpi, dropped, exif = img.info.get("dpi"), _dropped(img), img.getexif()
             if deep_colour(img, path):
                 picture = _read_16bit(path, fmt, orientation, icc)
             else:
-                exif = img.getexif()
                 img = ImageOps.exif_transpose(img)
                 picture = _from_pillow(img, mode, fmt, icc, path)
                 picture.lossless = fmt == "WEBP" and _webp_lossless(path)
-                if len(exif) and fmt != "TIFF":  # a TIFF's own tags describe its layout: not EXIF to carry over
-                    exif[ORIENTATION] = 1
-                    picture.exif = exif.tobytes()
+            if len(exif) and fmt != "TIFF":  # a TIFF's own tags describe its layout: not EXIF to carry over
+                exif[ORIENTATION] = 1
+                picture.exif = exif.tobytes()
             picture.oriented = orientation in _ORIENTED
-            if dpi and all(d and d > 0 for d in dpi[:2]):
+            if dpi and all(d and 0 < d < 1e5 for d in dpi[:2]):  # a corrupt value is not carried over
                 picture.dpi = tuple(dpi[1::-1]) if orientation in (5, 6, 7, 8) else tuple(dpi[:2])
             picture.notes.extend(dropped)
             if frames > 1:
@@ -161,15 +160,22 @@ _TIFF_TAGS = {270: "ImageDescription", 271: "Make", 272: "Model", 305: "Software
               33432: "Copyright"}  # what a TIFF states about itself, beyond pixels, profile and resolution
 
 
+def _ours(tag: int, value) -> bool:
+    """Whether a TIFF tag is what tifffile writes by itself (a 16-bit TIFF written back here), not the picture's."""
+    return (tag == 305 and value == "tifffile.py") or (tag == 270 and str(value).startswith('{"shape"'))
+
+
 def _dropped(img: Image.Image) -> list:
-    """Notes on what a picture states that is not written back: a PNG's text chunks, a TIFF's descriptive
-    tags (its colour profile, its resolution and, written as JPEG, WebP or PNG, its EXIF are kept)."""
+    """Notes on what a picture states that is not written back: a PNG's text chunks, a TIFF's descriptive tags
+    and whatever EXIF it holds (a JPEG's, WebP's or PNG's EXIF is kept, in those formats; every picture's
+    colour profile and resolution)."""
     notes = []
     text = getattr(img, "text", None) if img.format == "PNG" else None
     if text:
         notes.append(f"its PNG text ({', '.join(sorted(text))}) is not kept")
     if img.format == "TIFF":
-        tags = [name for tag, name in _TIFF_TAGS.items() if tag in img.tag_v2]
+        tags = [name for tag, name in _TIFF_TAGS.items() if tag in img.tag_v2 and not _ours(tag, img.tag_v2[tag])]
+        tags += ["EXIF"] if 0x8769 in img.tag_v2 or 0x8825 in img.tag_v2 else []  # its camera and GPS sections
         if tags:
             notes.append(f"its TIFF tags {', '.join(tags)} are not kept")
     return notes
@@ -246,7 +252,7 @@ def write_picture(path, picture: Picture, rgb: np.ndarray, fmt: str = "PNG") -> 
         elif fmt == "TIFF" and array.dtype == np.uint16:
             where = {"resolution": picture.dpi, "resolutionunit": tifffile.RESUNIT.INCH} if picture.dpi else {}
             tifffile.imwrite(tmp, array, photometric="minisblack" if array.ndim == 2 or array.shape[2] == 2 else "rgb",
-                             compression="zlib", iccprofile=picture.icc_profile or None, **where)
+                             compression="zlib", iccprofile=picture.icc_profile or None, metadata=None, **where)
         else:
             img = Image.fromarray(array)
             webp = {"lossless": True} if picture.lossless else {"quality": JPEG_QUALITY}

@@ -57,8 +57,9 @@ def temporary_prefix(name: str, suffix: str) -> str:
     8 characters and ``suffix``) fits ``NAME_MAX`` bytes: a picture whose name is near the limit is written
     like any other."""
     room = NAME_MAX - 2 - 8 - len(os.fsencode(suffix))
-    raw = os.fsencode(name)
-    return f".{os.fsdecode(raw[:room]) if len(raw) > room else name}."
+    while len(os.fsencode(name)) > room:  # whole characters off the end: a name stays valid where it was
+        name = name[:-1]
+    return f".{name}."
 
 
 @contextlib.contextmanager
