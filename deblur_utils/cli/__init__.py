@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from pathlib import Path
+
+from ..runtime.atomic import can_write, existing_folder
 
 
 def _err(msg: str) -> int:
@@ -59,12 +60,9 @@ def _checked_json(path: Path, value: str) -> str:
                                          "(nothing but a .json file is written there)")
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} is a folder: name a JSON file in it, e.g. {path / 'report.json'}")
-    folder = path.absolute().parent
-    while not folder.exists() and folder.parent != folder:  # a missing drive is its own parent
-        folder = folder.parent
-    if not os.access(folder, os.W_OK):
-        raise argparse.ArgumentTypeError(f"{value}: {folder} cannot be written: name a file in a folder you can "
-                                         "write")
+    if not can_write(path):
+        raise argparse.ArgumentTypeError(f"{value}: {existing_folder(path.absolute().parent)} cannot be written: "
+                                         "name a file in a folder you can write")
     return value
 
 

@@ -4,12 +4,13 @@ not pictures read here. No torch here:
 ``blur`` and ``evaluate`` answer without importing it."""
 from __future__ import annotations
 
-import os
+from collections import Counter
 from pathlib import Path
 
 from PIL import Image
 
 from ..data.imageio import scan_folder
+from ..runtime.atomic import can_write, existing_folder
 
 
 def lift_pixel_guard() -> None:
@@ -22,12 +23,9 @@ def lift_pixel_guard() -> None:
 def writable(out: Path, name: str = "OUT") -> None:
     """ValueError, with the fix, when nothing can be written at ``out`` (its nearest existing folder is
     read-only): said before any picture is read, not at the first one written."""
-    folder = out if out.is_dir() else out.parent
-    while not folder.exists() and folder.parent != folder:  # a missing drive is its own parent
-        folder = folder.parent
-    if not os.access(folder, os.W_OK):
-        raise ValueError(f"{name} ({out}) cannot be written: {folder} is read-only for you; give a folder you can "
-                         "write")
+    if not can_write(out):
+        raise ValueError(f"{name} ({out}) cannot be written: {existing_folder(out)} is read-only for you; give a "
+                         "folder you can write")
 
 
 def left_out(src: Path) -> list[Path]:
@@ -38,7 +36,5 @@ def left_out(src: Path) -> list[Path]:
 
 def by_suffix(files: list[Path]) -> str:
     """"3 .heic, 1 .txt": how many files of each suffix."""
-    counts: dict = {}
-    for f in files:
-        counts[f.suffix.lower() or "(no suffix)"] = counts.get(f.suffix.lower() or "(no suffix)", 0) + 1
+    counts = Counter(f.suffix.lower() or "(no suffix)" for f in files)
     return ", ".join(f"{n} {suffix}" for suffix, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -122,12 +122,12 @@ def read_picture(path) -> Picture:
     path = Path(path)
     try:
         with Image.open(path) as img:
-            fmt, mode, icc = img.format or "PNG", img.mode, img.info.get("icc_profile")
-            orientation = img.getexif().get(ORIENTATION, 1)
+            fmt, mode, icc, exif = img.format or "PNG", img.mode, img.info.get("icc_profile"), img.getexif()
+            orientation = exif.get(ORIENTATION, 1)
             frames = getattr(img, "n_frames", 1)
             if fmt == "MPO":  # a phone's JPEG that carries further images (MPF): a JPEG, its first image
                 fmt, frames = "JPEG", 1
-            dpi, dropped, exif = img.info.get("dpi"), _dropped(img), img.getexif()
+            dpi, dropped = img.info.get("dpi"), _dropped(img)
             if deep_colour(img, path):
                 picture = _read_16bit(path, fmt, orientation, icc)
             else:

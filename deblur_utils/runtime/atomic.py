@@ -29,12 +29,25 @@ class DiskFullError(OSError):
     """The disk filled up while writing: the message names the folder, what it needed and what is free."""
 
 
+def existing_folder(path) -> Path:
+    """``path`` itself when it exists, else its nearest existing parent (a drive that is not there, which
+    is its own parent, ends the walk): where a file would be written, as far as it exists yet."""
+    folder = Path(path).absolute()
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+def can_write(path) -> bool:
+    """Whether files can be created where ``path`` (a folder, or a file to be) would be: its nearest
+    existing folder is writable for this user."""
+    folder = existing_folder(path)
+    return os.access(folder if folder.is_dir() else folder.parent, os.W_OK)
+
+
 def free_bytes(folder) -> int:
     """Bytes free on the disk that holds ``folder`` (or its nearest existing parent)."""
-    folder = Path(folder).resolve()
-    while not folder.exists():
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
+    return shutil.disk_usage(existing_folder(Path(folder).resolve())).free
 
 
 def gb(n: float) -> str:
