@@ -285,3 +285,26 @@ def test_the_set_estimates_standard_error_comes_from_the_photos_not_the_frames()
     assert 0 < apart["set_se"] < apart["photo_spread"]
     one_each = est.photo_spread(np.log([0.9, 1.1, 1.0]), [0, 1, 2])
     assert one_each["photos"] == 3 and one_each["set_se"] > 0
+
+
+def test_fingerprint_digests_each_operation_and_the_first_steps_the_same_twice(tmp_path, capsys):
+    """benchmarks/fingerprint.py on the CI set: every operation, oneDNN's convolution kernels and ours'
+    first steps digested; a second run on the same machine compares equal row by row, and the steps'
+    digests differ from one another (the weights move)."""
+    from deblur_utils.steps.prepare import prepare
+
+    prepare(params.override(params.load_params("ci"), real_photos=False), progress=False)
+    fp = load_script("fingerprint")
+    first = fp.main(["--param-set", "ci", "--steps", "2", "--json", str(tmp_path / "one.json")])
+    assert len(first["operations"]) >= 10 and set(first["training"]) == {
+        *(f"after step 1: {part}" for part in ("estimator", "wiener", "head", "blocks", "tail")),
+        "after step 1: all weights", "after step 2: all weights"}
+    assert first["training"]["after step 1: all weights"] != first["training"]["after step 2: all weights"]
+    import torch
+    if torch.backends.mkldnn.is_available():
+        assert any(k.startswith("convolution ") for k in first["onednn"]), first["onednn"]
+    capsys.readouterr()
+    second = fp.main(["--param-set", "ci", "--steps", "2", "--compare", str(tmp_path / "one.json")])
+    assert second["operations"] == first["operations"] and second["training"] == first["training"]
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert rows and all(line.rstrip(" |").endswith("same") for line in rows), rows
