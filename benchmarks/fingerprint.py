@@ -6,7 +6,7 @@ weights over its first steps, to compare between machines.
 Two x86 CPUs with the same pins (``runtime/numerics.py``: oneDNN and MKL held to AVX2, 2 threads)
 can still train different models (docs/results.md, "The same numbers elsewhere"): a difference in the
 last bit of one sum grows over thousands of steps. Retraining and grading takes 15 minutes a machine
-and says only *that* they differ. This script says *where*, in about a minute:
+and says only *that* they differ. This script says *where*, in about 20 seconds:
 
 - **operations**: each kind of arithmetic a step of ours does (the refiner's 3x3 convolutions forward
   and both gradients, channels-last as training runs them; the Wiener layer's FFTs; the estimator's
@@ -19,8 +19,8 @@ and says only *that* they differ. This script says *where*, in about a minute:
   layer, the refiner), so the first step and the first part that differ say which arithmetic did.
 
 Run it on each machine with ``--json``, then on one with ``--compare`` the other's JSON: the table
-marks each row the same or not. Digests say nothing about size: a row that differs may differ by one
-bit.
+marks each row the same or not (a row only one of them has differs). Digests say nothing about size:
+a row that differs may differ by one bit.
 """
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ from deblur_utils.runtime import numerics, paths  # noqa: E402
 from deblur_utils.training.loop import train  # noqa: E402
 
 THREADS = numerics.CPU_THREADS
+PARTS = ("estimator.", "wiener.", "head.", "blocks.", "tail.")  # ours' parts, as its weights' names begin
 
 
 def digest(*tensors: torch.Tensor) -> str:
@@ -84,6 +85,7 @@ def operations() -> dict:
     out["conv 3x3 13->24, weight gradient"] = digest(gw)
     y, gx, gw = convolution(width=24, cin=24)
     out["conv 3x3 24->24, forward"] = digest(y)
+    out["conv 3x3 24->24, input gradient"] = digest(gx)
     out["conv 3x3 24->24, weight gradient"] = digest(gw)
     img = inputs(8, 3, 288, 480, seed=4)
     spec = torch.fft.rfft2(img)
@@ -124,7 +126,7 @@ def onednn_kernels() -> list:
         if len(parts) > 6 and parts[0].startswith("onednn_verbose") and "exec" in parts and "cpu" in parts:
             i = parts.index("exec")
             kind, impl, prop = parts[i + 2], parts[i + 3], parts[i + 4]
-            if (kind, impl, prop) not in found:
+            if kind == "convolution" and (kind, impl, prop) not in found:  # not the reorders around them
                 found.append((kind, impl, prop))
     return [" ".join(k) for k in found]
 
@@ -139,15 +141,18 @@ def training(P, steps: int) -> dict:
     run_dir = paths.runs_dir() / "benchmarks" / "fingerprint"
     shutil.rmtree(run_dir, ignore_errors=True)
     marks = {1 << k for k in range(steps.bit_length()) if 1 << k <= steps} | {steps}
-    out = {}
+    out, last = {}, {}
 
     def on_step(step, model):
         model = getattr(model, "module", model)
         if step == 1:
-            for part in ("estimator.", "wiener.", "head.", "blocks.", "tail."):
+            for part in PARTS:
                 out[f"after step 1: {part.rstrip('.')}"] = weights_digest(model, part)
+        last.update(step=step, digest=None)
         if step in marks:
             out[f"after step {step}: all weights"] = weights_digest(model)
+        else:
+            last["digest"] = weights_digest(model)  # kept in case the recipe ends before the next mark
         if step >= max(marks):
             raise Enough
 
@@ -155,6 +160,10 @@ def training(P, steps: int) -> dict:
         train(cfg, paths.processed_dir(), run_dir, progress=False, on_step=on_step)
     except Enough:
         pass
+    else:  # the recipe has fewer steps than asked: its last step stands for the rest
+        print(f"note: ours' recipe ends at step {last.get('step')}, before step {steps}")
+        if last.get("digest"):
+            out[f"after step {last['step']}: all weights"] = last["digest"]
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     return out
@@ -197,6 +206,7 @@ def main(argv=None):
                      for k, v in other["machine"].items()},
                   **other["operations"], "oneDNN convolutions": "; ".join(other["onednn"]), **other["training"]}
         rows = [[k, v, theirs.get(k, "-"), "same" if theirs.get(k) == v else "differs"] for k, v in flat.items()]
+        rows += [[k, "-", v, "differs"] for k, v in theirs.items() if k not in flat]
         print(markdown_table(["what", "this machine", str(args.compare), ""], rows))
     else:
         print(markdown_table(["what", "digest"], [[k, v] for k, v in flat.items()]))

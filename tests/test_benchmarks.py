@@ -303,8 +303,29 @@ def test_fingerprint_digests_each_operation_and_the_first_steps_the_same_twice(t
     import torch
     if torch.backends.mkldnn.is_available():
         assert any(k.startswith("convolution ") for k in first["onednn"]), first["onednn"]
-    capsys.readouterr()
+    empty = fp.digest()  # the digest of no bytes: a part whose name matched no weight
+    assert empty not in first["training"].values() and empty not in first["operations"].values()
+    assert not (paths.runs_dir() / "benchmarks" / "fingerprint").exists()  # the short run leaves nothing
+    assert "recipe ends at step" not in capsys.readouterr().out  # stopped at step 2, not at the recipe's end
     second = fp.main(["--param-set", "ci", "--steps", "2", "--compare", str(tmp_path / "one.json")])
     assert second["operations"] == first["operations"] and second["training"] == first["training"]
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert rows and all(line.rstrip(" |").endswith("same") for line in rows), rows
+
+    def verdicts():
+        rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+        return {line.split("|")[1].strip(): line.split("|")[-2].strip() for line in rows[1:]}
+    assert set(verdicts().values()) == {"same"}
+    # another machine whose FFT and second step differ, and which digested one step more
+    other = json.loads((tmp_path / "one.json").read_text())
+    other["operations"]["rfft2 288x480"] = "0" * 16
+    other["training"]["after step 2: all weights"] = "0" * 16
+    other["training"]["after step 4: all weights"] = "1" * 16
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    fp.main(["--param-set", "ci", "--steps", "2", "--compare", str(tmp_path / "other.json")])
+    seen = verdicts()
+    assert {k for k, v in seen.items() if v == "differs"} == {
+        "rfft2 288x480", "after step 2: all weights", "after step 4: all weights"}, seen
+    assert seen["after step 1: all weights"] == "same"
+    # asked past the recipe's end: the recipe's last step is digested, and said
+    longer = fp.main(["--param-set", "ci", "--steps", "4096"])
+    assert "recipe ends at step" in capsys.readouterr().out
+    assert "after step 4096: all weights" not in longer["training"] and len(longer["training"]) > len(first["training"])

@@ -26,7 +26,7 @@ wins: ``ONEDNN_MAX_CPU_ISA=ALL MKL_CBWR=AUTO`` gives back the CPU's widest kerne
 3,072-step recipe in 3.6 minutes instead of 4.4 on a 2-core AVX-512 CPU,
 ``benchmarks/cross_cpu.py --isa native``), at the price of numbers that differ from machine to machine by about a seed's spread.
 GPU runs are not affected: cuDNN computes there, and a GPU's numbers are its own.
-Two CPUs with the same pins can still part: an Intel Xeon and an AMD EPYC trained ours within 0.2 dB
+Two CPUs with the same pins can still part: an Intel Xeon and an AMD EPYC trained ours' mean PSNRs within 0.2 dB
 of each other, ATen held to AVX2 on both (docs/results.md, "The same numbers elsewhere");
 ``benchmarks/fingerprint.py`` digests each kind of arithmetic and the first steps, to find which.
 """
