@@ -18,7 +18,6 @@ notebook 02 trained (the last `make report`), with the differences and both trai
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
+from fingerprint import state_digest  # noqa: E402
 from deblur_utils.evaluation import frame_sets  # noqa: E402
 from deblur_utils.evaluation.grading import grade as grade_rows  # noqa: E402
 from deblur_utils.evaluation.methods import Learned, Models  # noqa: E402
@@ -53,12 +53,8 @@ def grade(P, ckpt) -> dict:
 
 
 def weights_digest(ckpt: Path) -> str:
-    """A short SHA-256 of a checkpoint's weights, in name order: equal only when they are bit for bit."""
-    weights = load_checkpoint(ckpt)["weights"]
-    h = hashlib.sha256()
-    for name in sorted(weights):
-        h.update(name.encode() + weights[name].cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
+    """A short SHA-256 of a checkpoint's weights, in name order (``fingerprint.state_digest``)."""
+    return state_digest(load_checkpoint(ckpt)["weights"])
 
 
 def child(P, run_dir: Path, threads: int | None) -> None:

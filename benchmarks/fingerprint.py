@@ -57,10 +57,15 @@ def digest(*tensors: torch.Tensor) -> str:
     return h.hexdigest()[:16]
 
 
+def state_digest(state: dict, prefix: str = "") -> str:
+    """Digest of a state dict's tensors whose names start with ``prefix``, in name order: equal only when
+    they are bit for bit."""
+    return digest(*(state[k] for k in sorted(state) if k.startswith(prefix)))
+
+
 def weights_digest(model: torch.nn.Module, prefix: str = "") -> str:
     """Digest of a model's parameters and buffers whose names start with ``prefix``, in name order."""
-    state = model.state_dict()
-    return digest(*(state[k] for k in sorted(state) if k.startswith(prefix)))
+    return state_digest(model.state_dict(), prefix)
 
 
 def inputs(*shape: int, seed: int) -> torch.Tensor:
@@ -148,11 +153,9 @@ def training(P, steps: int) -> dict:
         if step == 1:
             for part in PARTS:
                 out[f"after step 1: {part.rstrip('.')}"] = weights_digest(model, part)
-        last.update(step=step, digest=None)
         if step in marks:
             out[f"after step {step}: all weights"] = weights_digest(model)
-        else:
-            last["digest"] = weights_digest(model)  # kept in case the recipe ends before the next mark
+        last.update(step=step, model=model)  # digested at the end should the recipe end before a mark
         if step >= max(marks):
             raise Enough
 
@@ -162,8 +165,8 @@ def training(P, steps: int) -> dict:
         pass
     else:  # the recipe has fewer steps than asked: its last step stands for the rest
         print(f"note: ours' recipe ends at step {last.get('step')}, before step {steps}")
-        if last.get("digest"):
-            out[f"after step {last['step']}: all weights"] = last["digest"]
+        if last:
+            out.setdefault(f"after step {last['step']}: all weights", weights_digest(last["model"]))
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     return out
@@ -187,6 +190,12 @@ def machine() -> dict:
             "aten": torch.backends.cpu.get_cpu_capability(), **numerics.cpu_kernels(), "threads": THREADS}
 
 
+def rows_of(result: dict) -> dict:
+    """One machine's result (``main``'s JSON) as table rows: what -> digest or value."""
+    return {**{f"machine: {k}": json.dumps(v) if isinstance(v, dict) else str(v) for k, v in result["machine"].items()},
+            **result["operations"], "oneDNN convolutions": "; ".join(result["onednn"]), **result["training"]}
+
+
 def main(argv=None):
     ap = common.parser(__doc__)
     ap.add_argument("--steps", type=int, default=64, help="digest ours' weights up to this step (default 64)")
@@ -194,17 +203,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     P = common.load(args)
     torch.set_num_threads(THREADS)
-    torch.manual_seed(0)
-    ops, kernels = operations(), onednn_kernels()
-    steps = training(P, max(1, args.steps))
-    this = {"machine": machine(), "operations": ops, "onednn": kernels, "training": steps}
-    flat = {**{f"machine: {k}": json.dumps(v) if isinstance(v, dict) else str(v) for k, v in this["machine"].items()},
-            **ops, "oneDNN convolutions": "; ".join(kernels), **steps}
+    this = {"machine": machine(), "operations": operations(), "onednn": onednn_kernels(),
+            "training": training(P, max(1, args.steps))}
+    flat = rows_of(this)
     if args.compare:
-        other = json.loads(args.compare.read_text())
-        theirs = {**{f"machine: {k}": json.dumps(v) if isinstance(v, dict) else str(v)
-                     for k, v in other["machine"].items()},
-                  **other["operations"], "oneDNN convolutions": "; ".join(other["onednn"]), **other["training"]}
+        theirs = rows_of(json.loads(args.compare.read_text()))
         rows = [[k, v, theirs.get(k, "-"), "same" if theirs.get(k) == v else "differs"] for k, v in flat.items()]
         rows += [[k, "-", v, "differs"] for k, v in theirs.items() if k not in flat]
         print(markdown_table(["what", "this machine", str(args.compare), ""], rows))
