@@ -1,11 +1,14 @@
-"""What the default run costs on this machine: seconds per optimiser step of every training run, and
-minutes per notebook, side by side, from the files the last `make report` left.
+"""What the default run costs on this machine: seconds per optimiser step of every training run,
+minutes per notebook, and where notebook 04's go, side by side, from the files the last `make report`
+left.
 
     python benchmarks/recipe_cost.py [--json PATH]
 
 Reads runs/methods.json (the runs notebook 04 graded), each run's summary.json (steps done and asked,
-minutes, stopped by) and reports/run_log.json (seconds per notebook). Recipes are defined in steps, so
-a slower machine scales every row by the same factor: the table says how long the default takes there.
+minutes, stopped by), reports/run_log.json (seconds per notebook), and the seconds each method of
+notebook 04 took on the test split, the sigma sweep and the real photos (``grading_seconds`` in
+metrics.json and sigma_sweep.json). Recipes are defined in steps, so a slower machine scales every
+row by the same factor: the tables say how long the default takes there, and what takes it.
 """
 from __future__ import annotations
 
@@ -36,6 +39,39 @@ def runs() -> list[dict]:
     return rows
 
 
+GRADED = (("test split", "metrics.json", ("grading_seconds", "test")),
+          ("sigma sweep", "sigma_sweep.json", ("grading_seconds",)),
+          ("real photos", "metrics.json", ("grading_seconds", "real_photos")))
+
+
+def grading() -> dict:
+    """{part of notebook 04: {method: seconds}} from the files the last notebook 04 wrote (a part it did
+    not write, or wrote before the files kept their seconds, is left out)."""
+    out = {}
+    for part, name, keys in GRADED:
+        path = paths.reports_dir() / name
+        if not path.exists():
+            continue
+        found = json.loads(path.read_text())
+        for key in keys:
+            found = found.get(key, {}) if isinstance(found, dict) else {}
+        if found:
+            out[part] = found
+    return out
+
+
+def grading_rows(parts: dict) -> list[list[str]]:
+    """One row per method, the slowest first: its seconds in each part and in all of them; then the total."""
+    methods = list(dict.fromkeys(m for per in parts.values() for m in per))
+    total = {m: sum(per.get(m, 0.0) for per in parts.values()) for m in methods}
+
+    def cell(v):
+        return "" if v is None else f"{v:.1f}"
+    rows = [[m, *(cell(per.get(m)) for per in parts.values()), cell(total[m])]
+            for m in sorted(methods, key=total.get, reverse=True)]
+    return rows + [["all", *(cell(sum(per.values())) for per in parts.values()), cell(sum(total.values()))]]
+
+
 def main(argv=None):
     ap = common.parser(__doc__)
     args = ap.parse_args(argv)
@@ -50,6 +86,11 @@ def main(argv=None):
         print()
         print(markdown_table(["notebook", "minutes"], [[n, f"{s / 60:.1f}"] for n, s in out["notebook_seconds"].items()]
                              + [["all", f"{total / 60:.1f}"]]))
+    parts = grading()
+    if parts:
+        out["grading_seconds"] = parts
+        print("\nnotebook 04, seconds per method (deblurring and grading, every blur):\n")
+        print(markdown_table(["method", *parts, "all"], grading_rows(parts)))
     return common.finish(out, args.json)
 
 

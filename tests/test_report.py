@@ -252,3 +252,31 @@ def test_the_real_photo_chapter_grades_every_method_or_says_why_not(ci_run):
     assert all(e["licence"] and e["version"] and e["package"] for e in manifest["real_photo_test_set"])
     test_names = {e["photo"] for e in manifest["real_photo_test_set"]}
     assert not test_names & {e["photo"] for e in manifest["real_photo_validation_set"] or []}
+
+
+def test_recipe_cost_says_where_notebook_04s_minutes_go(ci_run, monkeypatch, capsys):
+    """benchmarks/recipe_cost.py on the run's files: minutes per notebook, and the seconds of every method
+    notebook 04 graded, on the test split, the sigma sweep and (where unpacked) the real photos."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("recipe_cost", notebooks_dir().parent / "benchmarks" / "recipe_cost.py")
+    recipe_cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe_cost)
+    monkeypatch.setenv("DEBLUR_WORKDIR", str(ci_run))
+    out = recipe_cost.main(["--param-set", "ci"])
+    printed = capsys.readouterr().out
+    metrics = json.loads((ci_run / "reports" / "metrics.json").read_text())
+    sweep = json.loads((ci_run / "reports" / "sigma_sweep.json").read_text())
+    parts = out["grading_seconds"]
+    assert set(parts["test split"]) == set(metrics["methods"]) and set(parts["sigma sweep"]) == set(sweep["methods"])
+    assert ("real photos" in parts) == ("real_photos" in metrics)
+    if "real_photos" in metrics:
+        assert set(parts["real photos"]) == set(metrics["real_photos"])
+    assert all(v > 0 for per in parts.values() for v in per.values())
+    assert set(out["notebook_seconds"]) == set(NOTEBOOKS)
+    table = printed.split("notebook 04, seconds per method")[1]
+    lines = [line for line in table.splitlines() if line.startswith("| ")][1:]  # the header apart (the rule is "|---")
+    assert {line.split(" | ")[0][2:] for line in lines[:-1]} == set().union(*parts.values())
+    totals = [float(line.rstrip(" |").split(" | ")[-1]) for line in lines]
+    assert totals[:-1] == sorted(totals[:-1], reverse=True)  # the slowest first
+    assert totals[-1] == pytest.approx(sum(totals[:-1]), abs=0.05 * len(totals))

@@ -8,6 +8,9 @@ the sigma sweep and the real-photo test set, and the files the report reads.
   its summary added to metrics.json;
 - ``grade_checkpoint``: one checkpoint on the test split, for the benchmarks (no files written).
 
+Each file also keeps the seconds every method took there (``grading_seconds``: deblurring and grading,
+all blurs together), so that ``benchmarks/recipe_cost.py`` can say where notebook 04's minutes go.
+
 The methods (``test_methods``): doing nothing, the Wiener filter and Richardson-Lucy told the true
 kernel, every learned model runs/methods.json records, and our blind checkpoint given one sigma per
 set (``given_rows``): the true sigma, and the median of the set's own estimates.
@@ -85,6 +88,15 @@ def method_info(method, rows: dict, skipped: dict) -> dict:
     return entry
 
 
+def grading_seconds(rows) -> dict:
+    """{method: seconds}: what each method took on the rows' frame sets, deblurring and grading, summed
+    over the blurs (a timing, which ``benchmarks/compare_runs.py`` leaves aside)."""
+    out: dict = {}
+    for r in rows:
+        out[r.method] = out.get(r.method, 0.0) + r.seconds
+    return {name: round(s, 2) for name, s in out.items()}
+
+
 def _best_learned(methods: dict, info: dict) -> tuple:
     """The method graded from one checkpoint for every preset (a learned model of all of them), with none
     missing, and the best pooled PSNR: notebook 04's "best learned model"."""
@@ -121,7 +133,7 @@ def evaluate(P: Params, progress=True) -> dict:
     metrics = {"methods": summaries, "method_info": info, "best_method": best_method,
                "best_checkpoint": best_ckpt, "test_frames": len(sets[0]), "presets": [s.blur for s in sets],
                "param_set": P.param_set, "training": training, "worst_frames": {"test": worst_frames(rows)},
-               "training_photos_missing": training_photos_missing()}
+               "training_photos_missing": training_photos_missing(), "grading_seconds": {"test": grading_seconds(rows)}}
     write_json_atomic(paths.metrics_path(), json_safe(metrics))
     return metrics
 
@@ -144,7 +156,8 @@ def sigma_sweep(P: Params, progress=True) -> dict:
     (``frame_sets.sweep``), every method of ``sweep_methods``. Writes reports/sigma_sweep.json."""
     sets = frame_sets.sweep(P)
     methods = sweep_methods(P, Models(pick_device(P.device)))
-    table = by_method(grade(methods, sets, progress, "04 sigma sweep"))
+    graded = grade(methods, sets, progress, "04 sigma sweep")
+    table = by_method(graded)
     rows = []
     for s in sets:
         true = table["wiener_true_kernel"][s.blur].notes
@@ -152,7 +165,8 @@ def sigma_sweep(P: Params, progress=True) -> dict:
                "nearest_preset": frame_sets.nearest_preset(s.kernel.sigma).name, "wiener_true_balance": true["balance"]}
         row.update({m.name: table[m.name][s.blur].summary["psnr_db"] for m in methods})
         rows.append(row)
-    result = {"frames": len(sets[0]) if sets else 0, "methods": [m.name for m in methods], "rows": rows}
+    result = {"frames": len(sets[0]) if sets else 0, "methods": [m.name for m in methods], "rows": rows,
+              "grading_seconds": grading_seconds(graded)}
     write_json_atomic(paths.sweep_path(), json_safe(result))
     return result
 
@@ -205,6 +219,7 @@ def evaluate_real(P: Params, metrics: dict | None = None, progress=True) -> dict
     write_json_atomic(paths.real_photos_path(), json_safe(result))
     metrics["real_photos"] = summary
     metrics.setdefault("worst_frames", {})["real_photos"] = worst
+    metrics.setdefault("grading_seconds", {})["real_photos"] = grading_seconds(rows)
     write_json_atomic(paths.metrics_path(), json_safe(metrics))
     return result
 
