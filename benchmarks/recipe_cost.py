@@ -91,6 +91,9 @@ def main(argv=None):
         out["grading_seconds"] = parts
         print("\nnotebook 04, seconds per method (deblurring and grading, every blur):\n")
         print(markdown_table(["method", *parts, "all"], grading_rows(parts)))
+    elif (paths.reports_dir() / "metrics.json").exists():
+        print("\nnotebook 04's seconds per method: its metrics.json is older than the record of them; "
+              "`python -m deblur_utils report --only 04` writes them")
     return common.finish(out, args.json)
 
 

@@ -257,11 +257,9 @@ def test_the_real_photo_chapter_grades_every_method_or_says_why_not(ci_run):
 def test_recipe_cost_says_where_notebook_04s_minutes_go(ci_run, monkeypatch, capsys):
     """benchmarks/recipe_cost.py on the run's files: minutes per notebook, and the seconds of every method
     notebook 04 graded, on the test split, the sigma sweep and (where unpacked) the real photos."""
-    import importlib.util
+    from test_benchmarks import load_script
 
-    spec = importlib.util.spec_from_file_location("recipe_cost", notebooks_dir().parent / "benchmarks" / "recipe_cost.py")
-    recipe_cost = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe_cost)
+    recipe_cost = load_script("recipe_cost")
     monkeypatch.setenv("DEBLUR_WORKDIR", str(ci_run))
     out = recipe_cost.main(["--param-set", "ci"])
     printed = capsys.readouterr().out
@@ -272,7 +270,8 @@ def test_recipe_cost_says_where_notebook_04s_minutes_go(ci_run, monkeypatch, cap
     assert ("real photos" in parts) == ("real_photos" in metrics)
     if "real_photos" in metrics:
         assert set(parts["real photos"]) == set(metrics["real_photos"])
-    assert all(v > 0 for per in parts.values() for v in per.values())
+    assert all(v >= 0 for per in parts.values() for v in per.values())
+    assert all(per["ours_blind_wiener"] > 0 for per in parts.values())  # a model's pass takes measurable time
     assert set(out["notebook_seconds"]) == set(NOTEBOOKS)
     table = printed.split("notebook 04, seconds per method")[1]
     lines = [line for line in table.splitlines() if line.startswith("| ")][1:]  # the header apart (the rule is "|---")

@@ -8,8 +8,9 @@ the sigma sweep and the real-photo test set, and the files the report reads.
   its summary added to metrics.json;
 - ``grade_checkpoint``: one checkpoint on the test split, for the benchmarks (no files written).
 
-Each file also keeps the seconds every method took there (``grading_seconds``: deblurring and grading,
-all blurs together), so that ``benchmarks/recipe_cost.py`` can say where notebook 04's minutes go.
+metrics.json (the test split, the real photos) and sigma_sweep.json also keep the seconds every method
+took there (``grading_seconds``: deblurring and grading, all blurs together), so that
+``benchmarks/recipe_cost.py`` can say where notebook 04's minutes go.
 
 The methods (``test_methods``): doing nothing, the Wiener filter and Richardson-Lucy told the true
 kernel, every learned model runs/methods.json records, and our blind checkpoint given one sigma per
@@ -94,7 +95,7 @@ def grading_seconds(rows) -> dict:
     out: dict = {}
     for r in rows:
         out[r.method] = out.get(r.method, 0.0) + r.seconds
-    return {name: round(s, 2) for name, s in out.items()}
+    return out
 
 
 def _best_learned(methods: dict, info: dict) -> tuple:
